@@ -1,0 +1,438 @@
+"""Low-level dispatchers: resource registration, routing and dispatch.
+
+:class:`Dispatcher` is the base of :class:`findig.App`; it is rarely
+instantiated directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    MethodNotAllowed,
+    NotFound,
+)
+from werkzeug.routing import Map, RequestRedirect, Rule
+from werkzeug.wrappers import Response
+
+from .content import ErrorHandler, Formatter, Parser
+from .context import _state
+from .resource import AbstractResource, Resource, Result, _function_name
+from .utils import DataPipe
+from .wrappers import RawResponse
+
+__all__ = ["Dispatcher"]
+
+logger = logging.getLogger("findig")
+
+#: The order in which methods are listed in ``Allow`` headers.
+_METHOD_ORDER = ("HEAD", "GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Route:
+    """What a matched URL rule leads to, precomputed when routes are built.
+
+    :ivar resource: The resource the rule routes to.
+    :ivar methods: The HTTP methods allowed through this rule (OPTIONS aside).
+    :ivar allow: Every allowed method, in ``Allow`` header order.
+    :ivar formatter: The formatter for the resource's data.
+    :ivar parser: The parser for request content.
+    :ivar error_handler: The error handler for the resource's errors.
+    :ivar rule: The werkzeug rule.
+    """
+
+    __slots__ = (
+        "allow",
+        "error_handler",
+        "formatter",
+        "methods",
+        "parser",
+        "resource",
+        "rule",
+        "vary",
+    )
+
+    def __init__(
+        self,
+        resource: AbstractResource,
+        methods: frozenset[str],
+        dispatcher: Dispatcher,
+        rule: Rule,
+    ) -> None:
+        self.resource = resource
+        self.rule = rule
+        self.methods = methods
+        self.allow = [m for m in _METHOD_ORDER if m in methods or m == "OPTIONS"]
+        self.formatter = _combine(getattr(resource, "formatter", None), dispatcher.formatter)
+        self.parser = _combine(getattr(resource, "parser", None), dispatcher.parser)
+        self.error_handler = _combine(
+            getattr(resource, "error_handler", None), dispatcher.error_handler
+        )
+        offered = getattr(self.formatter, "offered", ())
+        self.vary = [("Vary", "Accept")] if len(offered) > 1 else []
+
+
+def _combine(own: Any, fallback: Any) -> Any:
+    """The resource's content handler merged over the app's."""
+    if own is None:
+        return fallback
+    kinds = (Formatter, Parser, ErrorHandler)
+    if isinstance(own, kinds) and type(own) is type(fallback):
+        if not own.handlers:
+            return fallback
+        return own.merged_with(fallback)
+    if isinstance(own, kinds) and not own.handlers:
+        return fallback
+    return own
+
+
+class Dispatcher:
+    """Creates resources and routes requests to them.
+
+    :param formatter: A function converting resource data to output; it
+        returns ``(mime_type, output)``. By default a generic
+        :class:`findig.content.Formatter`.
+    :param parser: A function taking the request and returning
+        ``(mime_type, data)`` parsed from its content. By default a generic
+        :class:`findig.content.Parser`.
+    :param error_handler: A function converting an exception to a response.
+        By default a generic :class:`findig.content.ErrorHandler`.
+    :param pre_processor: A function called on request data just after it
+        is parsed. By default an empty :class:`findig.utils.DataPipe`.
+    :param post_processor: A function called on resource data just before
+        it is formatted. By default an empty :class:`findig.utils.DataPipe`.
+
+    Resources and routes must be registered before the first request;
+    registering them afterwards raises :class:`RuntimeError`.
+    """
+
+    #: The class of responses built by applications (see
+    #: :meth:`findig.json.App.make_response`).
+    response_class = Response
+
+    def __init__(
+        self,
+        formatter: Callable[[Any], tuple[str, Any]] | None = None,
+        parser: Callable[..., tuple[str, Any]] | None = None,
+        error_handler: Callable[[BaseException], Any] | None = None,
+        pre_processor: Callable[[Any], Any] | None = None,
+        post_processor: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self.formatter: Any = formatter if formatter is not None else Formatter()
+        self.parser: Any = parser if parser is not None else Parser()
+        self.error_handler: Any = (
+            error_handler if error_handler is not None else ErrorHandler()
+        )
+        self.pre_processor: Any = (
+            pre_processor if pre_processor is not None else DataPipe()
+        )
+        self.post_processor: Any = (
+            post_processor if post_processor is not None else DataPipe()
+        )
+        self.url_map = Map(strict_slashes=True, merge_slashes=True)
+        self._resources: list[AbstractResource] = []
+        self._names: dict[str, int] = {}
+        self._routes: list[tuple[AbstractResource, str, dict[str, Any]]] = []
+        self._rule_routes: dict[int, Route] = {}
+        self._static: dict[str, Route] = {}
+        self._adapter: Any = None
+        self._frozen = False
+        self._freeze_lock = threading.RLock()
+
+    # -- registration -----------------------------------------------------
+
+    def _check_open(self, what: str) -> None:
+        if self._frozen:
+            raise RuntimeError(
+                f"Cannot {what} after the application has handled its first "
+                "request: register resources, routes and hooks at start-up."
+            )
+
+    def resource(self, wrapped: Callable[..., Any] | None = None, **args: Any) -> Any:
+        """Create a :class:`findig.resource.Resource` instance.
+
+        :param wrapped: The resource function; usually it takes the named
+            route arguments of the resource and returns its data.
+
+        Keyword arguments go to the :class:`~findig.resource.Resource`
+        constructor, except that ``name`` defaults to ``{module}.{name}`` of
+        the function (made unique within the dispatcher). Usable as a
+        decorator, with or without arguments::
+
+            @dispatcher.resource(name='my-very-special-resource')
+            def my_resource(route, param):
+                return {'id': 10}
+        """
+        if wrapped is None:
+            return lambda func: self.resource(func, **args)
+        self._check_open("create resources")
+        if "name" not in args:
+            args["name"] = self._unique_name(_function_name(wrapped))
+        resource = Resource(wrapped=wrapped, **args)
+        self._resources.append(resource)
+        return resource
+
+    def _unique_name(self, name: str) -> str:
+        count = self._names.get(name, 0) + 1
+        self._names[name] = count
+        return name if count == 1 else f"{name}#{count}"
+
+    def route(
+        self, resource: Any = None, rulestr: str | None = None, **ruleargs: Any
+    ) -> Any:
+        """Add a route to a resource.
+
+        :param resource: The resource (a :class:`~findig.resource.Resource`,
+            or a plain function, which is made into one).
+        :param rulestr: A URL rule in werkzeug's syntax; other keyword
+            arguments are :class:`werkzeug.routing.Rule` parameters, and
+            ``methods`` narrows the HTTP methods allowed through the route.
+        :returns: The resource.
+
+        Usable as a decorator factory::
+
+            @route("/index")
+            @resource(name='index')
+            def index_generator():
+                return ( ... )
+        """
+        if isinstance(resource, str) and rulestr is None:
+            rule = resource
+            return lambda res: self.route(res, rule, **ruleargs)
+        if resource is None or rulestr is None:
+            raise TypeError("route() needs a resource and a URL rule")
+        self._check_open("add routes")
+        if not isinstance(resource, AbstractResource):
+            if not callable(resource):
+                raise TypeError(f"{resource!r} is neither a resource nor a function")
+            resource = self.resource(resource)
+        if resource not in self._resources:
+            self._resources.append(resource)
+        methods = ruleargs.get("methods")
+        if methods is not None:
+            ruleargs["methods"] = frozenset(m.upper() for m in methods)
+        self._routes.append((resource, rulestr, ruleargs))
+        return resource
+
+    @property
+    def unrouted_resources(self) -> list[AbstractResource]:
+        """The resources created by the dispatcher that have no routes."""
+        routed = {id(r) for r, _, _ in self._routes}
+        return [r for r in self._resources if id(r) not in routed]
+
+    def build_rules(self) -> Iterator[Rule]:
+        """Return a generator of the URL rules collected by the dispatcher.
+
+        Resource names are frozen once this is called; do not change them
+        afterwards.
+
+        :rtype: Iterable of :class:`werkzeug.routing.Rule`
+        """
+        for resource, rulestr, ruleargs in self._routes:
+            args = {k: v for k, v in ruleargs.items() if k != "methods"}
+            yield Rule(rulestr, endpoint=resource.name, **args)
+
+    # -- building ---------------------------------------------------------
+
+    @property
+    def frozen(self) -> bool:
+        """Whether the routes are built (after the first request)."""
+        return self._frozen
+
+    def freeze(self) -> None:
+        """Build the URL map and precompute every route.
+
+        Called before the first request; afterwards, registration raises.
+        """
+        with self._freeze_lock:
+            if self._frozen:
+                return
+            self._compile()
+            self._frozen = True
+
+    def _compile(self) -> None:
+        rules = list(self.build_rules())
+        self.url_map = Map(rules, strict_slashes=True, merge_slashes=True)
+        arguments: dict[int, set[str]] = {}
+        for (resource, _, _), rule in zip(self._routes, rules, strict=True):
+            arguments.setdefault(id(resource), set()).update(rule.arguments)
+        for resource in self._resources:
+            resource.url_arguments = frozenset(arguments.get(id(resource), ()))
+            if isinstance(resource, Resource):
+                resource.prepare()
+        for (resource, _, ruleargs), rule in zip(self._routes, rules, strict=True):
+            methods = frozenset(resource.get_supported_methods())
+            narrowed = ruleargs.get("methods")
+            if narrowed is not None:
+                if "GET" in narrowed:
+                    narrowed = narrowed | {"HEAD"}
+                methods = methods & narrowed
+            route = Route(resource, methods, self, rule)
+            self._rule_routes[id(rule)] = route
+            if not rule.arguments and not _is_special(rule):
+                self._static.setdefault(rule.rule, route)
+        self._adapter = self.url_map.bind("localhost")
+
+    # -- dispatch ---------------------------------------------------------
+
+    def match(self, environ: Mapping[str, Any]) -> tuple[Route, dict[str, Any]]:
+        """Find the route for a request.
+
+        :returns: ``(route, url_values)``.
+        :raises werkzeug.exceptions.HTTPException: 404 when nothing matches,
+            or a redirect (308) to the canonical URL.
+        """
+        path = environ.get("PATH_INFO") or "/"
+        # PERF: rules without variables are found with one dictionary lookup.
+        route = self._static.get(path)
+        if route is not None:
+            return route, {}
+        try:
+            rule, values = self._adapter.match(path, return_rule=True)
+        except RequestRedirect:
+            # The shared adapter does not know the request's host; bind one
+            # that does to build the redirect's target.
+            rule, values = self.url_map.bind_to_environ(environ).match(
+                path, return_rule=True
+            )
+        return self._rule_routes[id(rule)], values
+
+    def dispatch(self) -> Any:
+        """Dispatch the current request to the resource it is routed to.
+
+        Requires an active request context.
+
+        :returns: A WSGI response. Errors are turned into responses by the
+            error handlers.
+        """
+        state = _state.get()
+        route = getattr(state, "route", None)
+        try:
+            error = state.error
+            if error is not None:
+                raise error
+            request = state.request
+            method = request.method
+            if method not in route.methods:
+                if method == "OPTIONS":
+                    return RawResponse(200, [("Allow", ", ".join(route.allow))])
+                raise MethodNotAllowed(valid_methods=route.allow)
+            try:
+                result = route.resource.handle_request(request, state.url_values)
+                return self._respond(route, method, result)
+            except LookupError:
+                raise NotFound() from None
+        except Exception as exc:
+            return self.handle_error(exc, route)
+
+    def _respond(self, route: Route, method: str, result: Any) -> Any:
+        status = 200
+        headers = route.vary
+        if type(result) is Result:
+            status = result.status
+            headers = headers + result.headers
+            result = result.data
+        elif isinstance(result, Response):
+            return result
+        if result is None and method not in _BODILESS:
+            # A write or delete that returns nothing: 200 with an empty body.
+            return RawResponse(
+                status, [*headers, ("Content-Type", "text/plain; charset=utf-8")]
+            )
+        data = self.post_processor(result)
+        formatter = route.formatter
+        if type(formatter) is Formatter:
+            mime_type = formatter.negotiate(_state.get().environ.get("HTTP_ACCEPT"))
+            output = formatter.handler_for(mime_type)(data)
+        else:
+            mime_type, output = formatter(data)
+        if isinstance(output, str):
+            output = output.encode("utf-8")
+        return RawResponse(
+            status, [("Content-Type", _content_type(mime_type)), *headers], output
+        )
+
+    def handle_error(self, exc: Exception, route: Route | None = None) -> Any:
+        """Turn an exception into a response.
+
+        The resource's error handler is tried first, then the app's; an
+        exception neither handles goes to :meth:`error_response`.
+
+        :param exc: The exception.
+        :param route: The route of the request, if it matched one.
+        """
+        handler = route.error_handler if route is not None else self.error_handler
+        try:
+            if isinstance(handler, ErrorHandler):
+                func = handler.find(type(exc))
+                if func is not None:
+                    return func(exc)
+            else:
+                return handler(exc)
+        except Exception as raised:
+            if raised is not exc:
+                exc = raised
+        return self.error_response(exc)
+
+    def error_response(self, exc: Exception) -> Any:
+        """Build the response for an error that no handler took care of.
+
+        HTTP exceptions keep their status and headers; any other exception is
+        logged (with its traceback) and answered with a 500 that reveals
+        nothing of it. Subclasses change the body's format.
+
+        :param exc: The exception.
+        """
+        http_exc = self._as_http_exception(exc)
+        if http_exc.response is not None:
+            return http_exc.response
+        body = f"{http_exc.code} {http_exc.name}: {http_exc.description}"
+        headers = self.error_headers(http_exc)
+        headers.append(("Content-Type", "text/plain; charset=utf-8"))
+        return RawResponse(http_exc.code or 500, headers, body.encode("utf-8"))
+
+    @staticmethod
+    def _as_http_exception(exc: Exception) -> HTTPException:
+        if isinstance(exc, HTTPException):
+            return exc
+        logger.error("Unhandled exception while handling a request", exc_info=exc)
+        return InternalServerError()
+
+    @staticmethod
+    def error_headers(exc: HTTPException) -> list[tuple[str, str]]:
+        """The headers an HTTP exception carries, less its ``Content-Type``."""
+        state = _state.get(None)
+        environ = state.environ if state is not None else None
+        headers = [h for h in exc.get_headers(environ) if h[0] != "Content-Type"]
+        if isinstance(exc, RequestRedirect):
+            headers.append(("Location", exc.new_url))
+        return headers
+
+
+def _is_special(rule: Rule) -> bool:
+    """Whether a rule needs werkzeug's matcher even without variables."""
+    return bool(
+        rule.defaults or rule.redirect_to or rule.host or rule.subdomain or rule.websocket
+    )
+
+
+_CONTENT_TYPES: dict[str, str] = {}
+
+
+def _content_type(mime_type: str) -> str:
+    """The Content-Type header for *mime_type*, with a charset for text."""
+    try:
+        return _CONTENT_TYPES[mime_type]
+    except KeyError:
+        value = mime_type
+        if mime_type.startswith("text/") and "charset" not in mime_type:
+            value = f"{mime_type}; charset=utf-8"
+        if len(_CONTENT_TYPES) < 256:
+            _CONTENT_TYPES[mime_type] = value
+        return value

@@ -1,0 +1,151 @@
+"""The JSON application: :class:`App` reads and writes ``application/json``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import date, time
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from werkzeug.exceptions import BadRequest
+from werkzeug.wrappers import Response
+
+from .app import App as _BaseApp
+from .wrappers import RawResponse
+
+__all__ = ["App", "JSONEncoder"]
+
+JSON_MIME = "application/json"
+
+
+class JSONEncoder(json.JSONEncoder):
+    """The default encoder of :class:`App`.
+
+    Besides the types :mod:`json` knows, it encodes any mapping as an object,
+    any other iterable as a list, dates, times and datetimes as ISO 8601
+    strings, and :class:`~decimal.Decimal` and :class:`~uuid.UUID` values
+    as strings (a decimal keeps every digit that way).
+    """
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, Mapping):
+            return dict(o)
+        if isinstance(o, (date, time)):
+            return o.isoformat()
+        if isinstance(o, (Decimal, UUID)):
+            return str(o)
+        if isinstance(o, Iterable) and not isinstance(o, (str, bytes, bytearray)):
+            return list(o)
+        return super().default(o)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+def _check_depth(data: Any, max_depth: int) -> None:
+    """Raise BadRequest if *data* nests containers deeper than *max_depth*."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Iterable[Any] = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > max_depth:
+            raise BadRequest(f"The JSON document nests deeper than {max_depth} levels.")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
+class App(_BaseApp):
+    """A :class:`findig.App` that works with ``application/json`` data.
+
+    It parses ``application/json`` request content, formats resource data as
+    ``application/json`` by default, and answers errors in JSON:
+    ``{"message": ...}``, keeping the status and headers of the HTTP error.
+    An HTTP exception with an ``error_info`` mapping adds it to the body as
+    ``"error"`` (the validator's errors name the failing fields that way).
+
+    :param indent: The number of spaces to indent output by; by default
+        output is not indented.
+    :param encoder_cls: A :class:`json.JSONEncoder` subclass to serialize
+        data with; by default :class:`JSONEncoder`.
+    :param autolist: As for :class:`findig.App`.
+    :param max_depth: The deepest nesting of objects and lists accepted in
+        request content; deeper documents are refused with 400.
+
+    Request content is parsed strictly: ``NaN`` and ``Infinity`` are
+    refused, and JSON arrays stay lists.
+    """
+
+    def __init__(
+        self,
+        indent: int | None = None,
+        encoder_cls: type[json.JSONEncoder] | None = None,
+        autolist: bool = False,
+        max_depth: int = 32,
+        **dispatcher_args: Any,
+    ) -> None:
+        super().__init__(autolist=autolist, **dispatcher_args)
+        self.encoder = (encoder_cls or JSONEncoder)(indent=indent, allow_nan=False)
+        self.max_depth = max_depth
+        self._decoder = json.JSONDecoder(parse_constant=_reject_constant)
+        if hasattr(self.formatter, "register"):
+            self.formatter.register(JSON_MIME, self.encoder.encode, default=True)
+        if hasattr(self.parser, "register"):
+            self.parser.register(JSON_MIME, self.parse_json, default=True)
+
+    def parse_json(self, text: str) -> Any:
+        """Parse a JSON request body strictly.
+
+        :param text: The request body.
+        :raises werkzeug.exceptions.BadRequest: for invalid JSON, NaN or
+            Infinity, or nesting deeper than :attr:`max_depth`.
+        """
+        try:
+            data = self._decoder.decode(text)
+        except RecursionError:
+            raise BadRequest(
+                f"The JSON document nests deeper than {self.max_depth} levels."
+            ) from None
+        except ValueError as exc:
+            raise BadRequest(f"The request body is not valid JSON: {exc}") from None
+        _check_depth(data, self.max_depth)
+        return data
+
+    def make_response(
+        self,
+        data: Any,
+        status: int = 200,
+        headers: Mapping[str, str] | list[tuple[str, str]] | None = None,
+    ) -> Response:
+        """Make an ``application/json`` response of *data*.
+
+        :param data: The data to encode.
+        :param status: The HTTP status code.
+        :param headers: Extra response headers.
+        """
+        return self.response_class(
+            self.encoder.encode(data),
+            status=status,
+            headers=headers,
+            content_type=JSON_MIME,
+        )
+
+    def error_response(self, exc: Exception) -> Any:
+        http_exc = self._as_http_exception(exc)
+        if http_exc.response is not None:
+            return http_exc.response
+        body: dict[str, Any] = {"message": http_exc.description}
+        info = getattr(http_exc, "error_info", None)
+        if info is not None:
+            body["error"] = info
+        headers = self.error_headers(http_exc)
+        headers.append(("Content-Type", JSON_MIME))
+        return RawResponse(
+            http_exc.code or 500, headers, self.encoder.encode(body).encode("utf-8")
+        )
