@@ -45,9 +45,7 @@ class App(Dispatcher):
         self._startup_hooks: list[Callable[[], Any]] = []
         self._cleanup_hooks: list[Callable[[], Any]] = []
         if autolist:
-            self.route(
-                self.resource(self._list_resources, name="findig.autolist"), "/"
-            )
+            self.route(self.resource(self._list_resources, name="findig.autolist"), "/")
 
     # -- hooks --------------------------------------------------------------
 
@@ -152,7 +150,7 @@ class App(Dispatcher):
         context.__enter__()
         try:
             response = self.dispatch()
-            return response(environ, start_response)  # type: ignore[no-any-return]
+            return response(environ, start_response)
         finally:
             context.__exit__(None, None, None)
 
@@ -176,7 +174,14 @@ class RequestContext:
     runs the app's context hooks, and clears everything on exit.
     """
 
-    __slots__ = ("app", "environ", "hooks", "mock_route", "raise_routing_errors", "token")
+    __slots__ = (
+        "app",
+        "environ",
+        "hooks",
+        "mock_route",
+        "raise_routing_errors",
+        "token",
+    )
 
     def __init__(self, app: App, environ: WSGIEnvironment, mock_route: bool = False):
         self.app = app
@@ -191,23 +196,20 @@ class RequestContext:
         if not app._frozen:
             app.freeze()
         environ = self.environ
-        state = RequestState(app, environ)
-        state.request = app.request_class(environ)
-        state.error = None
+        state = RequestState(app, environ, app.request_class(environ))
         try:
-            state.route, state.url_values = app.match(environ)
-            state.resource = state.route.resource
+            route, state.url_values = app.match(environ)
         except HTTPException as exc:
             if self.mock_route:
-                state.route = _mock_route(app)
-                state.resource = state.route.resource
-                state.url_values = {}
+                route = _mock_route(app)
             elif self.raise_routing_errors:
                 raise
             else:
-                state.route = state.resource = None
-                state.url_values = {}
+                route = None
                 state.error = exc
+        if route is not None:
+            state.route = route
+            state.resource = route.resource
         self.token = _state.set(state)
         if app._context_hooks:
             self._enter_hooks(state)

@@ -184,7 +184,7 @@ class Parser(_ContentRegistry):
     def __call__(self, request: Request) -> tuple[str, Any]:
         mime_type = request.mimetype or self.default
         handler = self.handlers.get(mime_type) if mime_type else None
-        if handler is None:
+        if handler is None or mime_type is None:
             accepted = ", ".join(self.handlers) or "none"
             raise UnsupportedMediaType(
                 f"Request content of type {request.mimetype or '(none)'!r} is "

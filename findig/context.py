@@ -37,10 +37,18 @@ class RequestState:
     request.
     """
 
-    def __init__(self, app: Any, environ: dict[str, Any]) -> None:
+    def __init__(self, app: Any, environ: Any, request: Any) -> None:
         self.app = app
         self.dispatcher = app
         self.environ = environ
+        self.request = request
+        #: The precomputed route of the matched URL rule (None if none matched).
+        self.route: Any = None
+        self.resource: Any = None
+        self.url_values: dict[str, Any] = {}
+        #: An error to answer instead of calling the resource (a routing
+        #: error, or one raised by a context hook).
+        self.error: Exception | None = None
 
     @property
     def url_adapter(self) -> MapAdapter:

@@ -55,7 +55,7 @@ class AbstractDataModel(Mapping[str, Callable[..., Any]], metaclass=ABCMeta):
         if operation in DATA_OPERATIONS:
             func = getattr(self, operation, None)
             if callable(func):
-                return func  # type: ignore[no-any-return]
+                return func
         raise KeyError(operation)
 
     def __iter__(self) -> Iterator[str]:

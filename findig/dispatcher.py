@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import (
     HTTPException,
@@ -25,6 +25,9 @@ from .context import _state
 from .resource import AbstractResource, Resource, Result, _function_name
 from .utils import DataPipe
 from .wrappers import RawResponse
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = ["Dispatcher"]
 
@@ -69,7 +72,9 @@ class Route:
         self.rule = rule
         self.methods = methods
         self.allow = [m for m in _METHOD_ORDER if m in methods or m == "OPTIONS"]
-        self.formatter = _combine(getattr(resource, "formatter", None), dispatcher.formatter)
+        self.formatter = _combine(
+            getattr(resource, "formatter", None), dispatcher.formatter
+        )
         self.parser = _combine(getattr(resource, "parser", None), dispatcher.parser)
         self.error_handler = _combine(
             getattr(resource, "error_handler", None), dispatcher.error_handler
@@ -86,7 +91,7 @@ def _combine(own: Any, fallback: Any) -> Any:
     if isinstance(own, kinds) and type(own) is type(fallback):
         if not own.handlers:
             return fallback
-        return own.merged_with(fallback)
+        return own.merged_with(fallback)  # type: ignore[arg-type]
     if isinstance(own, kinds) and not own.handlers:
         return fallback
     return own
@@ -281,7 +286,7 @@ class Dispatcher:
 
     # -- dispatch ---------------------------------------------------------
 
-    def match(self, environ: Mapping[str, Any]) -> tuple[Route, dict[str, Any]]:
+    def match(self, environ: WSGIEnvironment) -> tuple[Route, dict[str, Any]]:
         """Find the route for a request.
 
         :returns: ``(route, url_values)``.
@@ -312,11 +317,12 @@ class Dispatcher:
             error handlers.
         """
         state = _state.get()
-        route = getattr(state, "route", None)
+        route = state.route
         try:
             error = state.error
             if error is not None:
                 raise error
+            assert route is not None
             request = state.request
             method = request.method
             if method not in route.methods:
@@ -340,12 +346,12 @@ class Dispatcher:
             result = result.data
         elif isinstance(result, Response):
             return result
-        if result is None and method not in _BODILESS:
+        data = self.post_processor(result)
+        if data is None and method not in _BODILESS:
             # A write or delete that returns nothing: 200 with an empty body.
             return RawResponse(
                 status, [*headers, ("Content-Type", "text/plain; charset=utf-8")]
             )
-        data = self.post_processor(result)
         formatter = route.formatter
         if type(formatter) is Formatter:
             mime_type = formatter.negotiate(_state.get().environ.get("HTTP_ACCEPT"))
@@ -418,7 +424,11 @@ class Dispatcher:
 def _is_special(rule: Rule) -> bool:
     """Whether a rule needs werkzeug's matcher even without variables."""
     return bool(
-        rule.defaults or rule.redirect_to or rule.host or rule.subdomain or rule.websocket
+        rule.defaults
+        or rule.redirect_to
+        or rule.host
+        or rule.subdomain
+        or rule.websocket
     )
 
 

@@ -58,7 +58,9 @@ def _check_depth(data: Any, max_depth: int) -> None:
             continue
         if depth > max_depth:
             raise BadRequest(f"The JSON document nests deeper than {max_depth} levels.")
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+        stack.extend(
+            (child, depth + 1) for child in children if isinstance(child, (dict, list))
+        )
 
 
 class App(_BaseApp):

@@ -99,7 +99,7 @@ class AbstractResource(metaclass=ABCMeta):
         state = current_state()
         if state is None:
             raise RuntimeError("build_url() needs an active request context")
-        return state.url_adapter.build(  # type: ignore[no-any-return]
+        return state.url_adapter.build(
             self.name, values, force_external=external
         )
 
@@ -198,9 +198,7 @@ class Resource(AbstractResource):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
 
-    def collection(
-        self, wrapped: Callable[..., Any] | None = None, **args: Any
-    ) -> Any:
+    def collection(self, wrapped: Callable[..., Any] | None = None, **args: Any) -> Any:
         """Create a :class:`Collection` of this resource.
 
         :param wrapped: The collection's resource function, which returns an
@@ -249,7 +247,9 @@ class Resource(AbstractResource):
             composed model of :meth:`compose_model`.
         """
         if model is None:
-            model = self._composed if self._composed is not None else self.compose_model()
+            model = (
+                self._composed if self._composed is not None else self.compose_model()
+            )
         methods = {"GET", "HEAD"}
         if "write" in model:
             methods.update(("PUT", "PATCH"))
@@ -289,14 +289,12 @@ class Resource(AbstractResource):
             source = self._read(values=url_values)
             func = _data_operations(source).get(op)
             if func is not None:
-                return func  # type: ignore[no-any-return]
+                return func
         raise MethodNotAllowed(valid_methods=sorted(self.get_supported_methods()))
 
     # -- requests ---------------------------------------------------------
 
-    def handle_request(
-        self, request: Request, wrapper_args: Mapping[str, Any]
-    ) -> Any:
+    def handle_request(self, request: Request, wrapper_args: Mapping[str, Any]) -> Any:
         """Dispatch a request to the resource's data operations.
 
         See :meth:`AbstractResource.handle_request`.
@@ -357,15 +355,15 @@ class Collection(Resource):
 
     def get_supported_methods(self, model: Mapping[str, Any] | None = None) -> set[str]:
         if model is None:
-            model = self._composed if self._composed is not None else self.compose_model()
+            model = (
+                self._composed if self._composed is not None else self.compose_model()
+            )
         methods = super().get_supported_methods(model)
         if "make" in model:
             methods.add("POST")
         return methods
 
-    def handle_request(
-        self, request: Request, wrapper_args: Mapping[str, Any]
-    ) -> Any:
+    def handle_request(self, request: Request, wrapper_args: Mapping[str, Any]) -> Any:
         if request.method == "POST":
             token = self._operation("make", wrapper_args)(request.input)
             headers = []

@@ -95,7 +95,7 @@ def tryeach(funcs: Iterable[Callable[..., Any]], *args: Any, **kwargs: Any) -> A
     for func in funcs:
         try:
             return func(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - re-raised below when all fail
+        except Exception as exc:
             error = exc
     if error is None:
         raise ValueError("tryeach() needs at least one function")

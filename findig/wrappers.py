@@ -39,12 +39,9 @@ class Request(_WerkzeugRequest):
         state = current_state()
         if state is None:
             raise RuntimeError("Request.input needs an active request context")
-        route = getattr(state, "route", None)
+        route = state.route
         parser = route.parser if route is not None else state.dispatcher.parser
-        if self.get_data(cache=True):
-            data = parser(self)[1]
-        else:
-            data = None
+        data = parser(self)[1] if self.get_data(cache=True) else None
         return state.dispatcher.pre_processor(data)
 
 
