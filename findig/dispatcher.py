@@ -225,6 +225,27 @@ class Dispatcher:
         self._routes.append((resource, rulestr, ruleargs))
         return resource
 
+    def include(self, dispatcher: Dispatcher, prefix: str = "") -> None:
+        """Add every route of another dispatcher, under a URL prefix.
+
+        This is how a larger application is assembled from parts: each part
+        registers its resources and routes on a :class:`Dispatcher` of its
+        own, and the app includes them. The part's resources keep their own
+        formatters, parsers and error handlers; the app's serve as fallback.
+
+        :param dispatcher: The dispatcher whose routes to add.
+        :param prefix: Prepended to each of its URL rules (``"/auth"``).
+        :raises ValueError: if *prefix* does not start with ``/`` or ends
+            with one.
+        """
+        self._check_open("include dispatchers")
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+            raise ValueError(
+                f"URL prefix {prefix!r} must start with '/' and not end with one"
+            )
+        for resource, rulestr, ruleargs in dispatcher._routes:
+            self.route(resource, prefix + rulestr, **ruleargs)
+
     @property
     def unrouted_resources(self) -> list[AbstractResource]:
         """The resources created by the dispatcher that have no routes."""

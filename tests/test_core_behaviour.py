@@ -346,3 +346,21 @@ def test_core_modules_stay_light(module):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_include_mounts_another_dispatcher_under_a_prefix():
+    from findig.dispatcher import Dispatcher
+
+    part = Dispatcher()
+
+    @part.route("/token/<int:n>")
+    def token(n):
+        return {"n": n}
+
+    app = App()
+    app.include(part, prefix="/auth")
+    client = Client(app)
+    assert client.get("/auth/token/3").json == {"n": 3}
+    assert client.get("/token/3").status_code == 404
+    with pytest.raises(ValueError, match="prefix"):
+        App().include(part, prefix="auth/")
