@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -14,7 +14,7 @@ from werkzeug.test import EnvironBuilder
 from .context import RequestState, _state
 from .dispatcher import _METHOD_ORDER, Dispatcher, Route
 from .resource import Collection, Resource
-from .wrappers import Request
+from .wrappers import Request, StreamingResponse
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -148,11 +148,20 @@ class App(Dispatcher):
     ) -> Iterable[bytes]:
         context = RequestContext(self, environ)
         context.__enter__()
+        streaming = False
         try:
             response = self.dispatch()
+            if type(response) is StreamingResponse:
+                # The body reads lazy data while it is sent: the request
+                # finishes when the body is exhausted or closed.
+                response.chunks = context.stream(response.chunks)
+                streaming = True
             return response(environ, start_response)
         finally:
-            context.__exit__(None, None, None)
+            if streaming:
+                context.detach()
+            else:
+                context.close()
 
     # -- autolist -----------------------------------------------------------
 
@@ -180,6 +189,7 @@ class RequestContext:
         "hooks",
         "mock_route",
         "raise_routing_errors",
+        "state",
         "token",
     )
 
@@ -190,6 +200,7 @@ class RequestContext:
         self.raise_routing_errors = False
         self.hooks: list[Generator[Any, None, None]] = []
         self.token: Any = None
+        self.state: RequestState | None = None
 
     def __enter__(self) -> RequestState:
         app = self.app
@@ -210,6 +221,7 @@ class RequestContext:
         if route is not None:
             state.route = route
             state.resource = route.resource
+        self.state = state
         self.token = _state.set(state)
         if app._context_hooks:
             self._enter_hooks(state)
@@ -234,24 +246,67 @@ class RequestContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Finish the request and clear the context variables."""
         try:
-            while self.hooks:
-                generator = self.hooks.pop()
-                try:
-                    next(generator)
-                except StopIteration:
-                    pass
-                except Exception:
-                    logger.exception("A request context hook failed after the request")
-                else:
-                    generator.close()
-            for hook in self.app._cleanup_hooks:
-                try:
-                    hook()
-                except Exception:
-                    logger.exception("A clean-up hook failed")
+            self._finish()
         finally:
+            self.detach()
+
+    def detach(self) -> None:
+        """Clear the context variables, leaving the request unfinished."""
+        if self.token is not None:
             _state.reset(self.token)
+            self.token = None
+
+    def stream(self, chunks: Iterable[Any]) -> Iterator[Any]:
+        """Produce *chunks* with this request's context variables set, and
+        finish the request when they are exhausted or closed."""
+        state = self.state
+        assert state is not None, "the request context was not entered"
+        iterator = iter(chunks)
+        try:
+            while True:
+                token = _state.set(state)
+                try:
+                    chunk = next(iterator, _END)
+                finally:
+                    _state.reset(token)
+                if chunk is _END:
+                    return
+                yield chunk
+        finally:
+            token = _state.set(state)
+            try:
+                close = getattr(iterator, "close", None)
+                if close is not None:
+                    close()
+                self._finish()
+            finally:
+                _state.reset(token)
+
+    def _finish(self) -> None:
+        """Resume the context hooks and run the clean-up hooks."""
+        while self.hooks:
+            generator = self.hooks.pop()
+            try:
+                next(generator)
+            except StopIteration:
+                pass
+            except Exception:
+                logger.exception("A request context hook failed after the request")
+            else:
+                generator.close()
+        for hook in self.app._cleanup_hooks:
+            try:
+                hook()
+            except Exception:
+                logger.exception("A clean-up hook failed")
+
+
+_END = object()
 
 
 def _mock_route(app: App) -> Route:

@@ -24,7 +24,7 @@ from .content import ErrorHandler, Formatter, Parser
 from .context import _state
 from .resource import AbstractResource, Resource, Result, _function_name
 from .utils import DataPipe
-from .wrappers import RawResponse
+from .wrappers import RawResponse, StreamingResponse
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -379,11 +379,12 @@ class Dispatcher:
             output = formatter.handler_for(mime_type)(data)
         else:
             mime_type, output = formatter(data)
+        headers = [("Content-Type", _content_type(mime_type)), *headers]
         if isinstance(output, str):
-            output = output.encode("utf-8")
-        return RawResponse(
-            status, [("Content-Type", _content_type(mime_type)), *headers], output
-        )
+            return RawResponse(status, headers, output.encode("utf-8"))
+        if isinstance(output, bytes):
+            return RawResponse(status, headers, output)
+        return StreamingResponse(status, headers, output)
 
     def handle_error(self, exc: Exception, route: Route | None = None) -> Any:
         """Turn an exception into a response.

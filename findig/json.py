@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, time
 from decimal import Decimal
 from typing import Any
@@ -18,6 +18,10 @@ from .wrappers import RawResponse
 __all__ = ["App", "JSONEncoder"]
 
 JSON_MIME = "application/json"
+#: Data encoded in one piece; other iterables are streamed.
+_ENCODE_AT_ONCE = (str, bytes, bytearray, Mapping, list, tuple)
+#: Roughly how many characters of JSON are sent per streamed chunk.
+_STREAM_BATCH = 64 * 1024
 
 
 class JSONEncoder(json.JSONEncoder):
@@ -97,9 +101,46 @@ class App(_BaseApp):
         self.max_depth = max_depth
         self._decoder = json.JSONDecoder(parse_constant=_reject_constant)
         if hasattr(self.formatter, "register"):
-            self.formatter.register(JSON_MIME, self.encoder.encode, default=True)
+            self.formatter.register(JSON_MIME, self.format_json, default=True)
         if hasattr(self.parser, "register"):
             self.parser.register(JSON_MIME, self.parse_json, default=True)
+
+    def format_json(self, data: Any) -> str | Iterator[str]:
+        """Encode resource data as JSON.
+
+        Lists, tuples, mappings and scalars are encoded at once. Any other
+        iterable (a generator, a data set) is streamed as a JSON array, a
+        batch of items at a time, so a large collection is never held in
+        memory whole (unless the app indents its output).
+
+        :param data: The resource data.
+        :returns: The JSON text, or an iterator of its chunks.
+        """
+        if (
+            isinstance(data, _ENCODE_AT_ONCE)
+            or not isinstance(data, Iterable)
+            or self.encoder.indent is not None
+        ):
+            return self.encoder.encode(data)
+        return self._stream_array(data)
+
+    def _stream_array(self, items: Iterable[Any]) -> Iterator[str]:
+        encode = self.encoder.encode
+        batch: list[str] = []
+        size = 0
+        separator = "["
+        for item in items:
+            text = encode(item)
+            batch.append(separator)
+            batch.append(text)
+            separator = ", "
+            size += len(text)
+            if size >= _STREAM_BATCH:
+                yield "".join(batch)
+                batch.clear()
+                size = 0
+        batch.append("[]" if separator == "[" else "]")
+        yield "".join(batch)
 
     def parse_json(self, text: str) -> Any:
         """Parse a JSON request body strictly.

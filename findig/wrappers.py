@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.http import HTTP_STATUS_CODES
@@ -14,7 +14,7 @@ from .context import current_state
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = ["RawResponse", "Request", "status_line"]
+__all__ = ["RawResponse", "Request", "StreamingResponse", "status_line"]
 
 
 class Request(_WerkzeugRequest):
@@ -97,3 +97,55 @@ class RawResponse:
         if environ.get("REQUEST_METHOD") == "HEAD":
             return ()
         return (body,)
+
+
+class StreamingResponse:
+    """A WSGI response whose body is produced while it is sent.
+
+    Formatters return an iterable of chunks (instead of a whole ``str`` or
+    ``bytes``) to stream large data. :class:`findig.App` keeps the request
+    context available to the chunks' producer until the body is exhausted or
+    closed, so lazy data (such as a database cursor) can be read as it is
+    sent. The response has no ``Content-Length``.
+
+    :param status: The HTTP status code.
+    :param headers: A list of ``(name, value)`` header pairs.
+    :param chunks: An iterable of ``str`` (encoded as UTF-8) or ``bytes``.
+    """
+
+    __slots__ = ("chunks", "headers", "status_code")
+
+    def __init__(
+        self, status: int, headers: list[tuple[str, str]], chunks: Iterable[Any]
+    ) -> None:
+        self.status_code = status
+        self.headers = headers
+        self.chunks = chunks
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        start_response(status_line(self.status_code), self.headers)
+        body = _EncodedBody(self.chunks)
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            body.close()
+            return ()
+        return body
+
+
+class _EncodedBody:
+    """Encodes the chunks of a streamed body; closing it closes them."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self, chunks: Iterable[Any]) -> None:
+        self.chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+
+    def close(self) -> None:
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -364,3 +365,51 @@ def test_include_mounts_another_dispatcher_under_a_prefix():
     assert client.get("/token/3").status_code == 404
     with pytest.raises(ValueError, match="prefix"):
         App().include(part, prefix="auth/")
+
+
+def test_lazy_iterables_are_streamed_within_the_request_context():
+    app = App()
+    events = []
+
+    @app.cleanup_hook
+    def cleanup():
+        events.append("cleanup")
+
+    @app.route("/numbers")
+    def numbers():
+        def produce():
+            for i in range(20_000):
+                # the request context is available while the body is sent
+                assert request.path == "/numbers"
+                yield {"n": i}
+            events.append("produced")
+
+        return produce()
+
+    client = Client(app)
+    response = client.get("/numbers")
+    assert "Content-Length" not in response.headers
+    assert events == []  # nothing produced before the body is read
+    body = response.get_data()
+    assert [item["n"] for item in json.loads(body)] == list(range(20_000))
+    assert events == ["produced", "cleanup"]
+    # the context variables were cleared once the response was returned
+    with pytest.raises(AttributeError):
+        _ = ctx.request
+    # an abandoned stream still finishes the request when closed
+    events.clear()
+    response = client.get("/numbers")
+    response.close()
+    assert events == ["cleanup"]
+    assert client.head("/numbers").data == b""
+    assert client.get("/empty-stream").status_code == 404
+
+
+def test_empty_stream_is_an_empty_array():
+    app = App()
+
+    @app.route("/none")
+    def none():
+        return (x for x in ())
+
+    assert Client(app).get("/none").json == []
