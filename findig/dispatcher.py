@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import (
@@ -20,6 +20,14 @@ from werkzeug.exceptions import (
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Response
 
+from .conditional import (
+    UNSAFE_METHODS,
+    PreconditionRequired,
+    entity_tag,
+    if_match_passes,
+    if_none_match_hits,
+    precondition_failed,
+)
 from .content import ErrorHandler, Formatter, Parser
 from .context import _state
 from .resource import AbstractResource, Resource, Result, _function_name
@@ -36,6 +44,7 @@ logger = logging.getLogger("findig")
 #: The order in which methods are listed in ``Allow`` headers.
 _METHOD_ORDER = ("HEAD", "GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
+_READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 class Route:
@@ -56,6 +65,7 @@ class Route:
         "formatter",
         "methods",
         "parser",
+        "require_if_match",
         "resource",
         "rule",
         "vary",
@@ -79,6 +89,7 @@ class Route:
         self.error_handler = _combine(
             getattr(resource, "error_handler", None), dispatcher.error_handler
         )
+        self.require_if_match = bool(getattr(resource, "require_if_match", False))
         offered = getattr(self.formatter, "offered", ())
         self.vary = [("Vary", "Accept")] if len(offered) > 1 else []
 
@@ -116,6 +127,10 @@ class Dispatcher:
     Resources and routes must be registered before the first request;
     registering them afterwards raises :class:`RuntimeError`.
     """
+
+    #: Whether GET and HEAD answers carry an ``ETag`` (and ``If-None-Match``
+    #: is answered with 304). Set it to ``False`` to opt out.
+    etags = True
 
     #: The class of responses built by applications (see
     #: :meth:`findig.json.App.make_response`).
@@ -351,6 +366,8 @@ class Dispatcher:
                     return RawResponse(200, [("Allow", ", ".join(route.allow))])
                 raise MethodNotAllowed(valid_methods=route.allow)
             try:
+                if method in UNSAFE_METHODS:
+                    self._check_if_match(route, state.environ, state.url_values)
                 result = route.resource.handle_request(request, state.url_values)
                 return self._respond(route, method, result)
             except LookupError:
@@ -373,18 +390,57 @@ class Dispatcher:
             return RawResponse(
                 status, [*headers, ("Content-Type", "text/plain; charset=utf-8")]
             )
-        formatter = route.formatter
-        if type(formatter) is Formatter:
-            mime_type = formatter.negotiate(_state.get().environ.get("HTTP_ACCEPT"))
-            output = formatter.handler_for(mime_type)(data)
-        else:
-            mime_type, output = formatter(data)
+        environ = _state.get().environ
+        mime_type, output = self._format(route, data, environ)
         headers = [("Content-Type", _content_type(mime_type)), *headers]
         if isinstance(output, str):
-            return RawResponse(status, headers, output.encode("utf-8"))
-        if isinstance(output, bytes):
-            return RawResponse(status, headers, output)
-        return StreamingResponse(status, headers, output)
+            output = output.encode("utf-8")
+        elif not isinstance(output, bytes):
+            return StreamingResponse(status, headers, output)
+        if status == 200 and method in _READ_METHODS and self.etags:
+            etag = entity_tag(output)
+            headers.append(("ETag", etag))
+            if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+            if if_none_match and if_none_match_hits(if_none_match, etag):
+                return RawResponse(304, headers[1:])
+        return RawResponse(status, headers, output)
+
+    @staticmethod
+    def _format(route: Route, data: Any, environ: WSGIEnvironment) -> tuple[str, Any]:
+        formatter = route.formatter
+        if type(formatter) is Formatter:
+            mime_type = formatter.negotiate(environ.get("HTTP_ACCEPT"))
+            return mime_type, formatter.handler_for(mime_type)(data)
+        return formatter(data)
+
+    def _check_if_match(
+        self, route: Route, environ: WSGIEnvironment, url_values: Mapping[str, Any]
+    ) -> None:
+        """Refuse an unsafe request whose If-Match does not match (412), or
+        that lacks one where the resource requires it (428)."""
+        header = environ.get("HTTP_IF_MATCH")
+        if header is None:
+            if route.require_if_match:
+                raise PreconditionRequired()
+            return
+        resource = route.resource
+        if not isinstance(resource, Resource):
+            return
+        try:
+            data = self.post_processor(resource.current_data(url_values))
+            output = self._format(route, data, environ)[1]
+        except LookupError:
+            etag = None
+        else:
+            if isinstance(output, str):
+                output = output.encode("utf-8")
+            elif not isinstance(output, bytes):
+                output = b"".join(
+                    c.encode("utf-8") if isinstance(c, str) else c for c in output
+                )
+            etag = entity_tag(output)
+        if not if_match_passes(header, etag):
+            raise precondition_failed()
 
     def handle_error(self, exc: Exception, route: Route | None = None) -> Any:
         """Turn an exception into a response.

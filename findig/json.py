@@ -9,15 +9,16 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.wrappers import Response
 
 from .app import App as _BaseApp
 from .wrappers import RawResponse
 
-__all__ = ["App", "JSONEncoder"]
+__all__ = ["App", "JSONEncoder", "problem_document"]
 
 JSON_MIME = "application/json"
+PROBLEM_MIME = "application/problem+json"
 #: Data encoded in one piece; other iterables are streamed.
 _ENCODE_AT_ONCE = (str, bytes, bytearray, Mapping, list, tuple)
 #: Roughly how many characters of JSON are sent per streamed chunk.
@@ -83,6 +84,10 @@ class App(_BaseApp):
     :param autolist: As for :class:`findig.App`.
     :param max_depth: The deepest nesting of objects and lists accepted in
         request content; deeper documents are refused with 400.
+    :param problem_details: Answer errors as RFC 9457 problem details
+        (``application/problem+json`` with ``type``, ``title``, ``status``,
+        ``detail``, and ``errors`` listing failing fields) instead of the
+        documented ``{"message": ...}`` shape.
 
     Request content is parsed strictly: ``NaN`` and ``Infinity`` are
     refused, and JSON arrays stay lists.
@@ -94,11 +99,13 @@ class App(_BaseApp):
         encoder_cls: type[json.JSONEncoder] | None = None,
         autolist: bool = False,
         max_depth: int = 32,
+        problem_details: bool = False,
         **dispatcher_args: Any,
     ) -> None:
         super().__init__(autolist=autolist, **dispatcher_args)
         self.encoder = (encoder_cls or JSONEncoder)(indent=indent, allow_nan=False)
         self.max_depth = max_depth
+        self.problem_details = problem_details
         self._decoder = json.JSONDecoder(parse_constant=_reject_constant)
         if hasattr(self.formatter, "register"):
             self.formatter.register(JSON_MIME, self.format_json, default=True)
@@ -183,12 +190,42 @@ class App(_BaseApp):
         http_exc = self._as_http_exception(exc)
         if http_exc.response is not None:
             return http_exc.response
-        body: dict[str, Any] = {"message": http_exc.description}
         info = getattr(http_exc, "error_info", None)
-        if info is not None:
-            body["error"] = info
+        if self.problem_details:
+            body = problem_document(http_exc, info)
+            mime_type = PROBLEM_MIME
+        else:
+            body = {"message": http_exc.description}
+            if info is not None:
+                body["error"] = info
+            mime_type = JSON_MIME
         headers = self.error_headers(http_exc)
-        headers.append(("Content-Type", JSON_MIME))
+        headers.append(("Content-Type", mime_type))
         return RawResponse(
             http_exc.code or 500, headers, self.encoder.encode(body).encode("utf-8")
         )
+
+
+def problem_document(exc: HTTPException, info: Any = None) -> dict[str, Any]:
+    """Describe an HTTP error as an RFC 9457 problem details object.
+
+    :param exc: The HTTP exception.
+    :param info: Structured details (an exception's ``error_info``); when it
+        names ``fields``, they are listed under ``errors``, one object per
+        field with the kind of failure.
+    :returns: A mapping with ``type``, ``title``, ``status`` and ``detail``.
+    """
+    document: dict[str, Any] = {
+        "type": "about:blank",
+        "title": exc.name,
+        "status": exc.code,
+        "detail": exc.description,
+    }
+    if isinstance(info, Mapping):
+        fields = info.get("fields")
+        if fields is not None:
+            kind = info.get("type")
+            document["errors"] = [{"field": f, "type": kind} for f in fields]
+        extra = {k: v for k, v in info.items() if k not in ("fields", "type")}
+        document.update((k, v) for k, v in extra.items() if k not in document)
+    return document

@@ -99,9 +99,7 @@ class AbstractResource(metaclass=ABCMeta):
         state = current_state()
         if state is None:
             raise RuntimeError("build_url() needs an active request context")
-        return state.url_adapter.build(
-            self.name, values, force_external=external
-        )
+        return state.url_adapter.build(self.name, values, force_external=external)
 
     @abstractmethod
     def get_supported_methods(self) -> set[str]:
@@ -145,6 +143,9 @@ class Resource(AbstractResource):
         :class:`~findig.content.Parser` consulted before the app's.
     :param error_handler: An error handler; by default a
         :class:`~findig.content.ErrorHandler` consulted before the app's.
+    :param require_if_match: Refuse PUT, PATCH and DELETE requests without an
+        ``If-Match`` header (428), so that no client overwrites a change it
+        has not seen. See :mod:`findig.conditional`.
 
     During a request, ``resource.<variable>`` is the value of that URL
     variable in the current request (attributes of the resource itself, such
@@ -161,6 +162,7 @@ class Resource(AbstractResource):
         formatter: Callable[[Any], tuple[str, Any]] | None = None,
         parser: Callable[..., tuple[str, Any]] | None = None,
         error_handler: Callable[[BaseException], Any] | None = None,
+        require_if_match: bool = False,
     ) -> None:
         if wrapped is None:
             wrapped = _no_data
@@ -173,6 +175,7 @@ class Resource(AbstractResource):
         self.error_handler: Any = (
             error_handler if error_handler is not None else ErrorHandler()
         )
+        self.require_if_match = require_if_match
         self.__doc__ = getattr(wrapped, "__doc__", None)
         self._read = ArgumentBinder(wrapped)
         self._operations: dict[str, ArgumentBinder] | None = None
@@ -294,6 +297,13 @@ class Resource(AbstractResource):
 
     # -- requests ---------------------------------------------------------
 
+    def current_data(self, url_values: Mapping[str, Any]) -> Any:
+        """Read the resource's current data, as a GET would.
+
+        :param url_values: The request's URL variables.
+        """
+        return self._read(values=url_values)
+
     def handle_request(self, request: Request, wrapper_args: Mapping[str, Any]) -> Any:
         """Dispatch a request to the resource's data operations.
 
@@ -301,7 +311,7 @@ class Resource(AbstractResource):
         """
         method = request.method
         if method in _READ_METHODS:
-            return self._read(values=wrapper_args)
+            return self.current_data(wrapper_args)
         if method == "PUT":
             return self._operation("write", wrapper_args)(request.input)
         if method == "DELETE":
@@ -318,7 +328,7 @@ class Resource(AbstractResource):
         ):
             return self._operation("update", url_values)(patch)
         write = self._operation("write", url_values)
-        current = self._read(values=url_values)
+        current = self.current_data(url_values)
         if not isinstance(current, Mapping):
             raise BadRequest("This resource's data cannot be patched.")
         return write(merge_patch(current, patch))

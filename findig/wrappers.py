@@ -90,9 +90,13 @@ class RawResponse:
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         body = self.body
+        status = self.status_code
+        if status == 304 or status == 204:
+            # These never have a body, nor a Content-Length for one.
+            start_response(status_line(status), self.headers)
+            return ()
         start_response(
-            status_line(self.status_code),
-            [*self.headers, ("Content-Length", str(len(body)))],
+            status_line(status), [*self.headers, ("Content-Length", str(len(body)))]
         )
         if environ.get("REQUEST_METHOD") == "HEAD":
             return ()

@@ -413,3 +413,35 @@ def test_empty_stream_is_an_empty_array():
         return (x for x in ())
 
     assert Client(app).get("/none").json == []
+
+
+def test_problem_details_errors():
+    from werkzeug.exceptions import BadRequest
+
+    class FieldError(BadRequest):
+        error_info = {"type": "invalid_fields", "fields": ["due", "title"]}
+
+    app = App(problem_details=True)
+
+    @app.route("/x")
+    def x():
+        raise FieldError("Some fields are invalid.")
+
+    client = Client(app)
+    response = client.get("/x")
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    assert response.json == {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "Some fields are invalid.",
+        "errors": [
+            {"field": "due", "type": "invalid_fields"},
+            {"field": "title", "type": "invalid_fields"},
+        ],
+    }
+    missing = client.post("/x")
+    assert missing.status_code == 405
+    assert missing.json["status"] == 405
+    assert missing.headers["Allow"] == "HEAD, GET, OPTIONS"
