@@ -210,7 +210,7 @@ def main() -> None:
     for name in names:
         median = statistics.median(timings[name])
         base = statistics.median(timings[baselines[scenarios[name][2]]])
-        print(f"| {name} | {median:.1f} | {median / base:.2f}× |")
+        print(f"| {name} | {median:.1f} | {median / base:.2f}x |")
 
 
 if __name__ == "__main__":
