@@ -344,6 +344,17 @@ class Dispatcher:
             )
         return self._rule_routes[id(rule)], values
 
+    def build_path(self, endpoint: str, values: Mapping[str, Any]) -> str:
+        """Build the path of a URL rule, relative to the application's root.
+
+        :param endpoint: The resource name the rule routes to.
+        :param values: Values for the rule's variables.
+        :raises werkzeug.routing.BuildError: if no rule can be built.
+        """
+        # PERF: the adapter bound once at route building is enough to build a
+        # path; binding one to each request's environ costs several µs.
+        return self._adapter.build(endpoint, values)
+
     def dispatch(self) -> Any:
         """Dispatch the current request to the resource it is routed to.
 

@@ -99,7 +99,12 @@ class AbstractResource(metaclass=ABCMeta):
         state = current_state()
         if state is None:
             raise RuntimeError("build_url() needs an active request context")
-        return state.url_adapter.build(self.name, values, force_external=external)
+        path = state.app.build_path(self.name, values)
+        root = state.request.host_url if external else "/"
+        script_name = state.environ.get("SCRIPT_NAME", "").strip("/")
+        if script_name:
+            root = f"{root}{script_name}/"
+        return f"{root}{path.lstrip('/')}"
 
     @abstractmethod
     def get_supported_methods(self) -> set[str]:

@@ -445,3 +445,28 @@ def test_problem_details_errors():
     assert missing.status_code == 405
     assert missing.json["status"] == 405
     assert missing.headers["Allow"] == "HEAD, GET, OPTIONS"
+
+
+def test_urls_include_the_script_root_of_a_mounted_app():
+    app = App()
+
+    @app.route("/items/<int:id>")
+    def item(id):
+        return {"id": id}
+
+    @app.route("/items/")
+    @item.collection(include_urls=True)
+    def items():
+        return [{"id": 1}]
+
+    @items.model("make")
+    def make(data):
+        return {"id": 2}
+
+    client = Client(app)
+    base = "http://api.example/v1/"
+    assert client.get("/items/", base_url=base).json == [
+        {"id": 1, "url": "/v1/items/1"}
+    ]
+    created = client.post("/items/", json={}, base_url=base)
+    assert created.headers["Location"] == "http://api.example/v1/items/2"
