@@ -282,6 +282,14 @@ class Dispatcher:
     # -- building ---------------------------------------------------------
 
     @property
+    def routes(self) -> list[Route]:
+        """The routes built at the first request, in registration order.
+
+        Empty until the routes are built (see :meth:`freeze`).
+        """
+        return list(self._rule_routes.values())
+
+    @property
     def frozen(self) -> bool:
         """Whether the routes are built (after the first request)."""
         return self._frozen
@@ -299,7 +307,12 @@ class Dispatcher:
 
     def _compile(self) -> None:
         rules = list(self.build_rules())
-        self.url_map = Map(rules, strict_slashes=True, merge_slashes=True)
+        self.url_map = Map(
+            rules,
+            strict_slashes=True,
+            merge_slashes=True,
+            converters=self.url_map.converters,
+        )
         arguments: dict[int, set[str]] = {}
         for (resource, _, _), rule in zip(self._routes, rules, strict=True):
             arguments.setdefault(id(resource), set()).update(rule.arguments)

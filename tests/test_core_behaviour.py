@@ -470,3 +470,28 @@ def test_urls_include_the_script_root_of_a_mounted_app():
     ]
     created = client.post("/items/", json={}, base_url=base)
     assert created.headers["Location"] == "http://api.example/v1/items/2"
+
+
+def test_custom_url_converters_registered_on_the_map():
+    from werkzeug.routing import BaseConverter
+
+    class HexConverter(BaseConverter):
+        regex = "[0-9a-f]+"
+
+        def to_python(self, value):
+            return int(value, 16)
+
+        def to_url(self, value):
+            return format(value, "x")
+
+    app = App()
+    app.url_map.converters["hex"] = HexConverter
+
+    @app.route("/colours/<hex:value>")
+    def colour(value):
+        return {"value": value}
+
+    client = Client(app)
+    assert client.get("/colours/ff").json == {"value": 255}
+    assert client.get("/colours/zz").status_code == 404
+    assert [route.rule.rule for route in app.routes] == ["/colours/<hex:value>"]
