@@ -256,7 +256,7 @@ class DocumentBuilder:
         self.operation_ids: set[str] = set()
         self.tags: list[str] = []
         self.schemes: list[tuple[Any, str, dict[str, Any]]] = []
-        self.routed = {id(route.resource) for route in app._rule_routes.values()}
+        self.routed = {id(route.resource) for route in app.routes}
         problem = bool(getattr(app, "problem_details", False))
         from ..json import App as JSONApp
 
@@ -280,7 +280,7 @@ class DocumentBuilder:
         """Return the document."""
         self._security_schemes()
         paths: dict[str, dict[str, Any]] = {}
-        for route in self.app._rule_routes.values():
+        for route in self.app.routes:
             if id(route.resource) in self.exclude:
                 continue
             rule = route.rule
