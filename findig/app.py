@@ -92,6 +92,19 @@ class App(Dispatcher):
         self._startup_hooks.append(func)
         return func
 
+    def success_hook(self, func: F) -> F:
+        """Register a function to run when a resource has handled a request
+        without error, before the response is made.
+
+        This is where a unit of work is committed: an exception the function
+        raises is handled like an error of the resource (for example a failed
+        database commit answered with 400), so no client is told that a
+        change succeeded when it did not.
+        """
+        self._check_open("register success hooks")
+        self._success_hooks.append(func)
+        return func
+
     def cleanup_hook(self, func: F) -> F:
         """Register a function to run after each request."""
         self._check_open("register clean-up hooks")

@@ -162,6 +162,7 @@ class Dispatcher:
         self._rule_routes: dict[int, Route] = {}
         self._static: dict[str, Route] = {}
         self._adapter: Any = None
+        self._success_hooks: list[Callable[[], Any]] = []
         self._frozen = False
         self._freeze_lock = threading.RLock()
 
@@ -393,6 +394,8 @@ class Dispatcher:
                 if method in UNSAFE_METHODS:
                     self._check_if_match(route, state.environ, state.url_values)
                 result = route.resource.handle_request(request, state.url_values)
+                for hook in self._success_hooks:
+                    hook()
                 return self._respond(route, method, result)
             except LookupError:
                 raise NotFound() from None

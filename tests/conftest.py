@@ -14,19 +14,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _support import unavailable
 
 POSTGRES_URL = os.environ.get(
     "FINDIG_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("FINDIG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def unavailable(reason: str) -> None:
-    """Skip the test, or fail it under CI, where every server must be up."""
-    if IN_CI:
-        pytest.fail(f"{reason} (required under CI=true)")
-    pytest.skip(reason)
 
 
 @pytest.fixture

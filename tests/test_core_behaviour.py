@@ -495,3 +495,33 @@ def test_custom_url_converters_registered_on_the_map():
     assert client.get("/colours/ff").json == {"value": 255}
     assert client.get("/colours/zz").status_code == 404
     assert [route.rule.rule for route in app.routes] == ["/colours/<hex:value>"]
+
+
+def test_success_hooks_run_before_the_response_and_can_fail_it():
+    from werkzeug.exceptions import Conflict
+
+    app = App()
+    events = []
+
+    @app.success_hook
+    def commit():
+        events.append("commit")
+        if request.headers.get("X-Fail-Commit"):
+            raise Conflict("the change conflicts with another")
+
+    @app.route("/x")
+    def x():
+        events.append("resource")
+        return {}
+
+    @app.route("/boom")
+    def boom():
+        raise KeyError("missing")
+
+    client = Client(app)
+    assert client.get("/x").status_code == 200
+    failed = client.get("/x", headers={"X-Fail-Commit": "1"})
+    assert failed.status_code == 409
+    assert failed.json == {"message": "the change conflicts with another"}
+    assert client.get("/boom").status_code == 404
+    assert events == ["resource", "commit", "resource", "commit"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import unavailable
+from _support import unavailable
 from werkzeug.serving import make_server
 
 from findig.json import App

@@ -7,6 +7,6 @@ This module requires redis-py (``pip install findig[redis]``) and raises
 from __future__ import annotations
 
 from ._redis_log import RedisLog
-from ._redis_set import RedisSet
+from ._redis_set import RedisRecord, RedisSet
 
-__all__ = ["RedisLog", "RedisSet"]
+__all__ = ["RedisLog", "RedisRecord", "RedisSet"]
