@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import textwrap
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,3 +17,40 @@ def unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (required under CI=true)")
     pytest.skip(reason)
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def python_blocks(path: Path) -> list[str]:
+    """The ``.. code-block:: python`` blocks of a reST page, dedented and
+    preceded by blank lines so that line numbers in tracebacks match the
+    page's."""
+    blocks = []
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == ".. code-block:: python":
+            body = []
+            for following in lines[i + 2 :]:
+                if following and not following.startswith("    "):
+                    break
+                body.append(following)
+            blocks.append("\n" * (i + 2) + textwrap.dedent("\n".join(body)))
+    return blocks
+
+
+def run_guide(name: str, min_blocks: int) -> dict[str, Any]:
+    """Run the Python blocks of ``docs/guide/<name>.rst`` as one script.
+
+    :param name: The page's name.
+    :param min_blocks: How many blocks the page has at least (so that a
+        change in markup cannot make the test pass by running nothing).
+    :returns: The script's namespace.
+    """
+    path = DOCS / "guide" / f"{name}.rst"
+    blocks = python_blocks(path)
+    assert len(blocks) >= min_blocks, f"{path} has only {len(blocks)} blocks"
+    namespace: dict[str, Any] = {"__name__": f"guide_{name}"}
+    for block in blocks:
+        exec(compile(block, str(path), "exec"), namespace)
+    return namespace

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import textwrap
 import threading
 import time
 from collections.abc import Hashable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import run_guide
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.test import Client
 
@@ -500,31 +499,9 @@ def test_custom_log_without_counts_from_track() -> None:
 
 # -- the user guide -----------------------------------------------------------------
 
-GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guide" / "counter.rst"
-
-
-def python_blocks(path: Path) -> list[str]:
-    """The ``.. code-block:: python`` blocks of a reST page, dedented and
-    preceded by blank lines so that line numbers match the page's."""
-    blocks = []
-    lines = path.read_text().splitlines()
-    for i, line in enumerate(lines):
-        if line.strip() == ".. code-block:: python":
-            body = []
-            for following in lines[i + 2 :]:
-                if following and not following.startswith("    "):
-                    break
-                body.append(following)
-            blocks.append("\n" * (i + 2) + textwrap.dedent("\n".join(body)))
-    return blocks
-
 
 def test_guide_examples_run() -> None:
     # The guide's blocks form one script; the Redis block only configures a
     # log (no request reaches Redis).
-    blocks = python_blocks(GUIDE)
-    assert len(blocks) >= 5
-    namespace: dict[str, Any] = {"__name__": "counter_guide"}
-    for block in blocks:
-        exec(compile(block, str(GUIDE), "exec"), namespace)
+    namespace = run_guide("counter", min_blocks=5)
     assert namespace["counter"].hits().count() == 0

@@ -6,10 +6,10 @@ import base64
 import subprocess
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import run_guide
 from werkzeug.exceptions import Unauthorized as WerkzeugUnauthorized
 from werkzeug.test import Client
 
@@ -948,24 +948,6 @@ def test_importing_the_protector_stays_light():
 
 def test_guide_examples_run(capsys):
     """The Python blocks of docs/guide/protector.rst run as one script."""
-    guide = Path(__file__).resolve().parent.parent / "docs/guide/protector.rst"
-    blocks = []
-    lines = guide.read_text().splitlines()
-    index = 0
-    while index < len(lines):
-        if lines[index].strip() == ".. code-block:: python":
-            index += 2
-            block = []
-            while index < len(lines) and (
-                not lines[index] or lines[index].startswith("    ")
-            ):
-                block.append(lines[index][4:])
-                index += 1
-            blocks.append("\n".join(block))
-        else:
-            index += 1
-    assert len(blocks) >= 9
-    namespace: dict[str, Any] = {"__name__": "guide"}
-    exec(compile("\n\n".join(blocks), str(guide), "exec"), namespace)
+    namespace = run_guide("protector", min_blocks=9)
     assert "first request" in capsys.readouterr().out
     assert namespace["notes"] == {}

@@ -6,10 +6,10 @@ import datetime
 import json
 import uuid
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import run_guide
 from werkzeug.exceptions import BadRequest
 from werkzeug.test import Client
 from werkzeug.wrappers import Response
@@ -1041,25 +1041,7 @@ def test_regex_converter():
 
 def test_guide_examples_run(capsys):
     """The Python blocks of docs/guide/validator.rst run as one script."""
-    guide = Path(__file__).resolve().parent.parent / "docs/guide/validator.rst"
-    blocks = []
-    lines = guide.read_text().splitlines()
-    index = 0
-    while index < len(lines):
-        if lines[index].strip() == ".. code-block:: python":
-            index += 2
-            block = []
-            while index < len(lines) and (
-                not lines[index] or lines[index].startswith("    ")
-            ):
-                block.append(lines[index][4:])
-                index += 1
-            blocks.append("\n".join(block))
-        else:
-            index += 1
-    assert len(blocks) >= 8
-    namespace: dict[str, Any] = {"__name__": "guide"}
-    exec(compile("\n\n".join(blocks), str(guide), "exec"), namespace)
+    namespace = run_guide("validator", min_blocks=8)
     printed = capsys.readouterr().out
     assert "'int(min=)' for field 'score'" in printed
     assert "first request" in printed
