@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..context import current_state
 from ..resource import AbstractResource
+from ._attach import AppTool
 
 if TYPE_CHECKING:
     from ..app import App
@@ -374,7 +375,7 @@ def _check_count(what: str, value: Any, minimum: int) -> None:
         raise ValueError(f"{what} must be an integer >= {minimum}, not {value!r}")
 
 
-class Counter:
+class Counter(AppTool):
     """A counter that keeps track of hits (requests) made on an application
     and its resources.
 
@@ -424,6 +425,7 @@ class Counter:
         duration: int | float | timedelta = -1,
         storage: type[AbstractLog] | None = None,
     ) -> None:
+        super().__init__()
         _window_seconds(duration)
         if storage is None:
             storage = MemoryLog
@@ -437,7 +439,6 @@ class Counter:
         #: The :class:`AbstractLog` subclass storing hits.
         self.storage: type[AbstractLog] = storage
         self._partitions: list[tuple[str, Callable[[Any], Hashable]]] = []
-        self._apps: list[App] = []
         self._lock = threading.Lock()
         self._log = storage(duration, None)
         self._before: list[_Rule] = []
@@ -449,14 +450,6 @@ class Counter:
             self.attach_to(app)
 
     # -- set-up -------------------------------------------------------------
-
-    def _check_open(self, what: str) -> None:
-        for app in self._apps:
-            if app.frozen:
-                raise RuntimeError(
-                    f"Cannot {what} after the application has handled its first "
-                    "request: set up the counter at start-up."
-                )
 
     def attach_to(self, app: App) -> None:
         """Attach the counter to a findig application.
@@ -473,7 +466,7 @@ class Counter:
         :raises RuntimeError: if the application has already handled a
             request.
         """
-        if any(attached is app for attached in self._apps):
+        if not self._start_attaching(app):
             return
         app.context(self._findig_counter)
         self._apps.append(app)

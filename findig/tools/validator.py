@@ -69,6 +69,7 @@ from werkzeug.routing.rules import parse_converter_args
 from ..context import current_state
 from ..resource import AbstractResource, Collection
 from ..utils import DataPipe
+from ._attach import AppTool
 
 __all__ = [
     "InvalidFields",
@@ -444,7 +445,7 @@ def _parse_field(field: str) -> tuple[str, bool]:
     return name, stars % 2 == 1
 
 
-class Validator:
+class Validator(AppTool):
     """A higher-level tool to be used to validate request input data.
 
     :param app: The Findig application that the validator is attached to
@@ -478,8 +479,8 @@ class Validator:
     converters: ClassVar[Mapping[str, type[BaseConverter]]] = Map.default_converters
 
     def __init__(self, app: Any = None, include_collections: bool = True) -> None:
+        super().__init__()
         self.include_collections = include_collections
-        self._apps: list[Any] = []
         self._global = _Rules(None)
         self._rules: dict[int, _Rules] = {}
         # id(resource) -> (resource, plan or None); see _plan_for().
@@ -506,13 +507,8 @@ class Validator:
         :raises RuntimeError: if the app has already handled its first
             request.
         """
-        if any(a is app for a in self._apps):
+        if not self._start_attaching(app):
             return
-        if getattr(app, "frozen", False):
-            raise RuntimeError(
-                "Cannot attach a Validator to an application that has already "
-                "handled its first request: attach it at start-up."
-            )
         pre = app.pre_processor
         if isinstance(pre, DataPipe):
             pre.append(self.validate)
@@ -520,21 +516,13 @@ class Validator:
             app.pre_processor = DataPipe(pre, self.validate)
         self._apps.append(app)
 
-    def _check_open(self) -> None:
-        for app in self._apps:
-            if getattr(app, "frozen", False):
-                raise RuntimeError(
-                    "Cannot register validation rules after the application has "
-                    "handled its first request: register them at start-up."
-                )
-
     def _rules_of(self, resource: Any, caller: str) -> _Rules:
         if not isinstance(resource, AbstractResource):
             raise TypeError(
                 f"{caller}() needs a resource, not {resource!r}: as a decorator, "
                 "place it above @app.route(...) or @app.resource."
             )
-        self._check_open()
+        self._check_open("register validation rules")
         # The rules change: every precomputed plan may be stale.
         self._plans.clear()
         rules = self._rules.get(id(resource))
@@ -686,7 +674,7 @@ class Validator:
         compiled = {
             field: self._compile(field, spec) for field, spec in validation_spec.items()
         }
-        self._check_open()
+        self._check_open("register validation rules")
         self._plans.clear()
         self._global.converters.update(compiled)
 

@@ -27,6 +27,7 @@ from werkzeug.exceptions import Forbidden, Unauthorized
 
 from ...context import current_state
 from ...resource import AbstractResource
+from .._attach import AppTool
 from . import scopeutil
 from .scopeutil import _ANY_ITEM, _candidates, _check_iterable, _expand, _parse
 
@@ -237,7 +238,7 @@ class _Guard:
         )
 
 
-class Protector:
+class Protector(AppTool):
     """A protector is responsible for guarding access to restricted
     resources::
 
@@ -291,6 +292,7 @@ class Protector:
         subscope_separator: str | None = "/",
         gatekeeper: GateKeeper | None = None,
     ) -> None:
+        super().__init__()
         if subscope_separator is not None and (
             not isinstance(subscope_separator, str)
             or not subscope_separator
@@ -314,21 +316,12 @@ class Protector:
         #: The :class:`GateKeeper` checking requests to guarded resources.
         self.gatekeeper: GateKeeper = gatekeeper
         self._guards: dict[int, _Guard] = {}
-        self._apps: list[Any] = []
         # The request context attribute holding this protector's grant.
         self._key = f"findig_protector_{id(self):x}"
         if app is not None:
             self.attach_to(app)
 
     # -- registration -----------------------------------------------------
-
-    def _check_open(self, what: str) -> None:
-        for app in self._apps:
-            if app.frozen:
-                raise RuntimeError(
-                    f"Cannot {what} after the application has handled its first "
-                    "request: set up protectors at start-up."
-                )
 
     def attach_to(self, app: Any) -> None:
         """Attach the protector to a findig application.
@@ -346,7 +339,7 @@ class Protector:
             protector will intercept.
         :raises RuntimeError: if the app has already handled a request.
         """
-        if any(attached is app for attached in self._apps):
+        if not self._start_attaching(app):
             return
         guards = self._guards
         authorize = self._authorize
