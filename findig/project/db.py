@@ -354,10 +354,11 @@ def _commit() -> None:
 def install(app: App) -> None:
     """Give each request of *app* its own database session.
 
-    The session is ``findig.context.ctx.sqla_session``. It is committed by
-    a success hook (:meth:`findig.App.success_hook`), after the resource succeeded and before the
-    response is made, so a failed commit is answered as an error (409 for a
-    constraint violation, 400 for refused data) with nothing half-written.
+    The session is ``findig.context.ctx.sqla_session``. It is committed by a
+    success hook (:meth:`findig.App.success_hook`): after the resource
+    succeeded and before the response is made, so a failed commit is
+    answered as an error (409 for a constraint violation, 400 for refused
+    data) with nothing half-written.
     When the resource fails, the session is rolled back; it is always
     closed after the response. Installing twice does nothing.
 
