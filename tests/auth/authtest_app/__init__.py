@@ -1,0 +1,1 @@
+"""A small app whose resources exercise the auth app's protection."""
