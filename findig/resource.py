@@ -13,6 +13,7 @@ from werkzeug.routing import BuildError
 from .content import ErrorHandler, Formatter, Parser
 from .context import _state, current_state
 from .data_model import AbstractDataModel, DataModel
+from .querying import QuerySpec
 from .utils import ArgumentBinder
 
 if TYPE_CHECKING:
@@ -349,11 +350,30 @@ class Collection(Resource):
     :param bindargs: Maps item field names to URL variable names, for items
         whose fields are named differently from the item URL's variables:
         ``{'user_id': 'id'}``.
+    :param filterable: Fields clients may filter on with ``?field=value``.
+    :param sortable: Fields clients may sort on with ``?sort=field,-other``.
+    :param page_size: The number of items per page when the client gives
+        no ``limit`` (``None``: the whole collection).
+    :param max_page_size: The largest ``limit`` a client may ask for (by
+        default ``page_size``). Giving either size lets clients page
+        through the collection with ``?limit=&offset=``.
 
     Other keyword arguments are those of :class:`Resource`. A collection
     supports POST when its model has a ``make`` operation; the created item
     is answered with 201 and a ``Location`` header built from the token that
     ``make`` returns.
+
+    A collection that declares query parameters (``filterable``,
+    ``sortable`` or a page size) answers GET with the items its function
+    returns, filtered, sorted and paged as the query string asks, with
+    ``Link`` headers to the next and previous pages and, for
+    ``?count=true``, an ``X-Total-Count`` header; it refuses any other
+    query parameter with 400 (:class:`findig.querying.InvalidQuery`). See
+    :mod:`findig.querying`. A collection that declares none ignores query
+    strings.
+
+    :raises ValueError: if the query declarations are invalid (see
+        :class:`findig.querying.QuerySpec`).
     """
 
     def __init__(
@@ -361,12 +381,22 @@ class Collection(Resource):
         of: Resource,
         include_urls: bool = False,
         bindargs: Mapping[str, str] | None = None,
+        *,
+        filterable: Iterable[str] = (),
+        sortable: Iterable[str] = (),
+        page_size: int | None = None,
+        max_page_size: int | None = None,
         **keywords: Any,
     ) -> None:
         super().__init__(**keywords)
         self.of = of
         self.include_urls = include_urls
         self.bindargs = dict(bindargs or {})
+        spec = QuerySpec(filterable, sortable, page_size, max_page_size)
+        #: The query parameters the collection accepts
+        #: (a :class:`findig.querying.QuerySpec`), or ``None`` if it
+        #: declares none.
+        self.query_spec: QuerySpec | None = spec if spec.enabled else None
 
     def get_supported_methods(self, model: Mapping[str, Any] | None = None) -> set[str]:
         if model is None:
@@ -379,7 +409,8 @@ class Collection(Resource):
         return methods
 
     def handle_request(self, request: Request, wrapper_args: Mapping[str, Any]) -> Any:
-        if request.method == "POST":
+        method = request.method
+        if method == "POST":
             token = self._operation("make", wrapper_args)(request.input)
             headers = []
             if isinstance(token, Mapping):
@@ -390,10 +421,27 @@ class Collection(Resource):
                 else:
                     headers.append(("Location", location))
             return Result(token, 201, headers)
+        spec = self.query_spec
+        if spec is not None and method in _READ_METHODS:
+            return self._query(spec, request, wrapper_args)
         data = super().handle_request(request, wrapper_args)
-        if self.include_urls and request.method in _READ_METHODS:
+        if self.include_urls and method in _READ_METHODS:
             return self._with_urls(data)
         return data
+
+    def _query(
+        self, spec: QuerySpec, request: Request, url_values: Mapping[str, Any]
+    ) -> Any:
+        """Answer a read with the items the query string asks for."""
+        # The query string is checked before the resource function runs.
+        query = spec.parse(request.args)
+        page = query.run(self.current_data(url_values))
+        items = page.items
+        if self.include_urls:
+            urls = self._with_urls(items)
+            items = list(urls) if isinstance(items, list) else urls
+        headers = page.headers(request)
+        return Result(items, 200, headers) if headers else items
 
     def _item_values(self, item: Mapping[str, Any]) -> dict[str, Any]:
         bind = self.bindargs

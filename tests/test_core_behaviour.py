@@ -329,6 +329,7 @@ CORE_MODULES = [
     "findig.data_model",
     "findig.dispatcher",
     "findig.json",
+    "findig.querying",
     "findig.resource",
     "findig.utils",
     "findig.wrappers",

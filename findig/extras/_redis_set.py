@@ -199,9 +199,10 @@ class RedisSet(MutableDataSet):
         bytes; 4 allows over four billion items).
 
     :meth:`limit` is done by Redis when applied to the set itself
-    (``ZRANGE``); :meth:`filtered`, :meth:`sorted` and a :meth:`limit`
-    following them read the items in batches and work in Python. A search
-    by ``id`` (``fetch(id=...)``) is a single ``GET``.
+    (``ZRANGE``), and :meth:`count` too (``ZCARD``); :meth:`filtered`,
+    :meth:`sorted` and a :meth:`limit` following them read the items in
+    batches and work in Python (the sort is stable, so successive sorts
+    combine). A search by ``id`` (``fetch(id=...)``) is a single ``GET``.
     """
 
     def __init__(
@@ -327,6 +328,16 @@ class RedisSet(MutableDataSet):
             else _combine_limits(window, count, offset)
         )
         return limited
+
+    def count(self) -> int:
+        """The number of items, from the index (``ZCARD``), without reading
+        them; within a :meth:`limit`, the number the window holds."""
+        total = int(cast(Any, self.client.zcard(self.index_key)))
+        window = self._window
+        if window is None:
+            return total
+        count, offset = window
+        return max(0, min(count, total - offset))
 
     # -- writing ----------------------------------------------------------------
 

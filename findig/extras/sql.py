@@ -47,7 +47,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "findig.extras.sql requires SQLAlchemy: pip install 'findig[sql]'"
     ) from exc
 
-from sqlalchemy import Column, DateTime, String, false, select, true
+from sqlalchemy import Column, DateTime, String, false, func, select, true
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import (
@@ -828,7 +828,11 @@ class SQLASet(MutableDataSet):
         """See :meth:`~findig.tools.dataset.AbstractDataSet.sorted`.
 
         Field names become an ``ORDER BY`` (``NULLS LAST``); a key function
-        sorts in Python.
+        sorts in Python. Successive sorts make one ``ORDER BY``, the last
+        sort's fields first, so fields are sorted in different directions
+        by sorting the least significant first:
+        ``sorted("title").sorted("due", descending=True)`` is ``ORDER BY
+        due DESC NULLS LAST, title ASC NULLS LAST``.
         """
         fields, key = _parse_sort_spec(sort_spec)
         if key is not None:
@@ -852,6 +856,24 @@ class SQLASet(MutableDataSet):
             else _combine_limits(window, count, offset),
         )
         return self._derive(tuple(stages))
+
+    def count(self) -> int:
+        """Count the rows of the set in the database (``SELECT count(*)``
+        over the set's query, without its ``ORDER BY``).
+
+        :returns: The number of rows.
+        """
+        session, mode = self._session()
+        try:
+            dialect = session.get_bind(mapper=sa_inspect(self.orm_cls)).dialect.name
+            statement = self._statement(dialect)
+            if self._stages[-1].window is None:
+                statement = statement.order_by(None)  # useless for a count
+            counting = select(func.count()).select_from(statement.subquery())
+            return int(session.execute(counting).scalar_one())
+        finally:
+            if mode == _STANDALONE:
+                session.close()
 
     # -- changes --------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..content import Formatter, Parser
+from ..querying import MAX_OFFSET as _MAX_OFFSET
 from ..resource import Collection, Resource
 from ._openapi_schema import body_schema, converter_schema
 
@@ -123,6 +124,12 @@ _ERROR_SCHEMA: dict[str, Any] = {
             "properties": {
                 "type": {"type": "string"},
                 "fields": {"type": "array", "items": {"type": "string"}},
+                "parameters": {
+                    "type": "array",
+                    "description": "The query parameters refused (for the "
+                    "type invalid_query).",
+                    "items": {"type": "string"},
+                },
             },
         },
     },
@@ -146,6 +153,11 @@ _PROBLEM_SCHEMA: dict[str, Any] = {
                     "type": {"type": "string"},
                 },
             },
+        },
+        "parameters": {
+            "type": "array",
+            "description": "The query parameters refused.",
+            "items": {"type": "string"},
         },
     },
 }
@@ -377,6 +389,8 @@ class DocumentBuilder:
                 )
         operation["operationId"] = self._operation_id(resource, method)
         parameters = self._header_parameters(route, method)
+        if method == "GET":
+            parameters += _query_parameters(_query_spec(resource))
         if parameters:
             operation["parameters"] = parameters
         if method in _BODY_METHODS:
@@ -554,14 +568,19 @@ class DocumentBuilder:
         etags = bool(getattr(self.app, "etags", False))
         if method == "GET":
             ok: dict[str, Any] = {"description": "The resource's data."}
+            headers: dict[str, Any] = {}
             if etags:
-                ok["headers"] = {
-                    "ETag": {
-                        "description": "The entity tag of this representation "
-                        "(send it in If-Match to change the resource safely).",
-                        "schema": {"type": "string"},
-                    }
+                headers["ETag"] = {
+                    "description": "The entity tag of this representation "
+                    "(send it in If-Match to change the resource safely).",
+                    "schema": {"type": "string"},
                 }
+            spec = _query_spec(resource)
+            if spec is not None:
+                headers.update(_query_headers(spec))
+                self._error(responses, "BadRequest")
+            if headers:
+                ok["headers"] = headers
             ok["content"] = self._output_content(route, self._data_schema(resource))
             responses["200"] = ok
             if etags:
@@ -689,6 +708,117 @@ class DocumentBuilder:
                     if entry not in limits:
                         limits.append(entry)
         return limits
+
+
+# -- query parameters of collections ----------------------------------------------
+
+
+def _query_spec(resource: Any) -> Any:
+    """The query parameters a collection declares, or ``None``."""
+    if not isinstance(resource, Collection):
+        return None
+    return getattr(resource, "query_spec", None)
+
+
+def _query_parameters(spec: Any) -> list[dict[str, Any]]:
+    """The OpenAPI parameters of a collection's query string (see
+    :mod:`findig.querying`)."""
+    if spec is None:
+        return []
+    parameters: list[dict[str, Any]] = []
+    for field in spec.filterable:
+        parameters.append(
+            {
+                "name": field,
+                "in": "query",
+                "required": False,
+                "description": f"Only the items whose {field} equals this value "
+                "(converted to the field's type: true or false for booleans, "
+                "ISO 8601 for dates; null for items without the field).",
+                "schema": {"type": "string"},
+            }
+        )
+    if spec.sortable:
+        names = ", ".join(spec.sortable)
+        one = "-?(?:" + "|".join(re.escape(name) for name in spec.sortable) + ")"
+        parameters.append(
+            {
+                "name": "sort",
+                "in": "query",
+                "required": False,
+                "description": "The fields to sort by, comma-separated, the "
+                "most significant first; a leading - sorts in descending order. "
+                f"Sortable fields: {names}. Items without a field come last.",
+                "schema": {"type": "string", "pattern": f"^{one}(?:,{one})*$"},
+                "example": ",".join(
+                    ("-" if index else "") + name
+                    for index, name in enumerate(spec.sortable[:2])
+                ),
+            }
+        )
+    if spec.paged:
+        limit: dict[str, Any] = {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": spec.max_page_size,
+        }
+        if spec.page_size is not None:
+            limit["default"] = spec.page_size
+            whole = ""
+        else:
+            whole = " Without it, the whole collection is sent (or, after an "
+            whole += "offset, a page of the maximum size)."
+        parameters.append(
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": "The largest number of items to send (a page)." + whole,
+                "schema": limit,
+            }
+        )
+        parameters.append(
+            {
+                "name": "offset",
+                "in": "query",
+                "required": False,
+                "description": "The number of items to skip. The Link header "
+                "of each page points to the next and previous ones.",
+                "schema": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": _MAX_OFFSET,
+                    "default": 0,
+                },
+            }
+        )
+    parameters.append(
+        {
+            "name": "count",
+            "in": "query",
+            "required": False,
+            "description": "Whether to count the items that match the filters "
+            "(sent as X-Total-Count).",
+            "schema": {"type": "boolean", "default": False},
+        }
+    )
+    return parameters
+
+
+def _query_headers(spec: Any) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+    if spec.paged:
+        headers["Link"] = {
+            "description": 'Links (RFC 8288) to the next page (rel="next"), when '
+            'more items follow, and to the previous one (rel="prev").',
+            "schema": {"type": "string"},
+        }
+    headers["X-Total-Count"] = {
+        "description": "The number of items that match the filters, when "
+        "count=true is asked for.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+    return headers
 
 
 def _limit_of(rule: Any) -> int | None:

@@ -34,13 +34,19 @@ Matching rules shared by every implementation:
   is the integer ``1``);
 - a callable in a search specification is a predicate on the field's value;
 - sorting puts records that lack a field (or hold ``None`` in it) after the
-  others, whichever the direction; ties keep their previous order.
+  others, whichever the direction; ties keep their previous order, so
+  successive sorts combine (the last one called is the most significant),
+  which is how fields are sorted in different directions;
+- :meth:`~AbstractDataSet.count` counts the records without reading them
+  where the back-end can.
+
+Collections that declare query parameters map the query string onto these
+methods; see :mod:`findig.querying`.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 import threading
 from abc import ABCMeta, abstractmethod
 from collections.abc import (
@@ -52,16 +58,19 @@ from collections.abc import (
     Mapping,
     ValuesView,
 )
-from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
 from typing import Any, cast
-from uuid import UUID
 
 from werkzeug.exceptions import BadRequest
 
 from findig.context import current_state
+from findig.querying import (  # noqa: F401 - the back-ends import them from here
+    _MISSING,
+    _convert,
+    _equals,
+    _field_sort_key,
+    _matches,
+)
 from findig.resource import merge_patch
-from findig.utils import extremum
 
 __all__ = [
     "AbstractDataSet",
@@ -75,80 +84,12 @@ __all__ = [
 #: Search specifications: field name → value or predicate.
 SearchSpec = Mapping[str, Any]
 
-_MISSING: Any = object()
-_INT_RE = re.compile(r"[+-]?\d{1,40}")
-_BOOLS = {"true": True, "false": False}
 
-
-# -- matching helpers (shared with the back-ends in findig.extras) -----------
-
-
-def _convert(text: str, python_type: type) -> Any:
-    """Convert *text* (usually a URL variable) to *python_type*.
-
-    :returns: The converted value, or ``_MISSING`` when *text* is no value
-        of that type (or the type is not one Findig converts to).
-    """
-    try:
-        if issubclass(python_type, bool):
-            return _BOOLS.get(text.lower(), _MISSING)
-        if issubclass(python_type, int):
-            return int(text) if _INT_RE.fullmatch(text) else _MISSING
-        if issubclass(python_type, float):
-            return float(text) if len(text) <= 64 else _MISSING
-        if issubclass(python_type, Decimal):
-            return Decimal(text) if len(text) <= 64 else _MISSING
-        if issubclass(python_type, UUID):
-            return UUID(text)
-        if issubclass(python_type, datetime):
-            return datetime.fromisoformat(text)
-        if issubclass(python_type, date):
-            return date.fromisoformat(text)
-        if issubclass(python_type, time):
-            return time.fromisoformat(text)
-    except (ValueError, InvalidOperation):
-        return _MISSING
-    return _MISSING
-
-
-def _equals(value: Any, expected: Any) -> bool:
-    """Whether a field's *value* matches the *expected* search value."""
-    if value == expected:
-        return True
-    if isinstance(expected, str) and value is not None and not isinstance(value, str):
-        converted = _convert(expected, type(value))
-        return converted is not _MISSING and bool(converted == value)
-    return False
-
-
-def _matches(record: Mapping[str, Any], spec: SearchSpec) -> bool:
-    """Whether *record* satisfies every item of the search *spec*."""
-    for field, expected in spec.items():
-        value = record.get(field)
-        if callable(expected):
-            if not expected(value):
-                return False
-        elif not _equals(value, expected):
-            return False
-    return True
-
-
-def _field_sort_key(
-    fields: tuple[str, ...], descending: bool
-) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """A sort key that orders records by *fields*, missing values last."""
-    # With reverse=True the smallest keys come last, so a missing field is
-    # the smallest possible value then, and the largest otherwise.
-    last = extremum(-1 if descending else 1)
-
-    def key(record: Mapping[str, Any]) -> tuple[Any, ...]:
-        values = []
-        for field in fields:
-            value = record.get(field)
-            values.append(last if value is None else value)
-        return tuple(values)
-
-    return key
+# -- helpers shared with the back-ends in findig.extras ------------------------
+#
+# The matching rules themselves (_convert, _equals, _matches, _field_sort_key)
+# live in findig.querying, so that the core's Python fallback for collections
+# that return plain lists follows them too.
 
 
 def _parse_sort_spec(
@@ -483,6 +424,17 @@ class AbstractDataSet(Iterable[AbstractRecord], metaclass=ABCMeta):
         >>> items = DictDataSet([{"n": 2}, {}, {"n": 1}])
         >>> [r.get("n") for r in items.sorted("n")]
         [1, 2, None]
+
+        The sort is stable, so a sort applied to a sorted view orders the
+        records by its own fields first and keeps the previous order among
+        ties. That is how fields are sorted in different directions: sort by
+        the least significant fields first. Every implementation keeps this
+        rule (:class:`~findig.extras.sql.SQLASet` makes it a single
+        ``ORDER BY``). By ``a`` ascending, then ``b`` descending:
+
+        >>> items = DictDataSet([{"a": 1, "b": 1}, {"a": 2, "b": 1}, {"a": 1, "b": 2}])
+        >>> [(r["a"], r["b"]) for r in items.sorted("b", descending=True).sorted("a")]
+        [(1, 2), (1, 1), (2, 1)]
         """
         fields, key = _parse_sort_spec(sort_spec)
         sort_key = key if key is not None else _field_sort_key(fields, descending)
@@ -518,6 +470,22 @@ class AbstractDataSet(Iterable[AbstractRecord], metaclass=ABCMeta):
                 yield record
 
         return _view(self, apply)
+
+    def count(self) -> int:
+        """Count the records of the set.
+
+        The default implementation iterates over the set; back-ends
+        override it to count in place (``SELECT count(*)`` for
+        :class:`~findig.extras.sql.SQLASet`, ``ZCARD`` for
+        :class:`~findig.extras.redis.RedisSet`).
+
+        :returns: The number of records.
+
+        >>> items = DictDataSet([{"n": n} for n in range(5)])
+        >>> items.filtered(n=lambda n: n > 2).count()
+        2
+        """
+        return sum(1 for _ in self)
 
     def data_operations(self) -> dict[str, Callable[..., Any]]:
         """The data operations the set offers to a lazy resource (none).
@@ -652,6 +620,10 @@ class DictDataSet(MutableDataSet):
             yield DictRecord(self, item_id, copy.deepcopy(data))
 
     def __len__(self) -> int:
+        return len(self._items)
+
+    def count(self) -> int:
+        """The number of records in the set (without reading them)."""
         return len(self._items)
 
     def __repr__(self) -> str:
