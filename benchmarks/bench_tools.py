@@ -20,8 +20,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from werkzeug.exceptions import Unauthorized
 from werkzeug.test import EnvironBuilder
 
+from findig.context import request
 from findig.json import App
 from findig.tools.counter import Counter
 from findig.tools.protector import BasicProtector, GateKeeper, Protector
@@ -90,10 +92,6 @@ class TokenKeeper(GateKeeper):
     TOKENS = {TOKEN[len("Bearer ") :]: ("alice", ["items"])}
 
     def check_auth(self):
-        from werkzeug.exceptions import Unauthorized
-
-        from findig.context import request
-
         header = request.headers.get("Authorization", "")
         grant = self.TOKENS.get(header.removeprefix("Bearer "))
         if grant is None:

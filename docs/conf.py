@@ -6,7 +6,7 @@ import findig
 
 project = "Findig"
 author = "The Findig developers"
-copyright = "2026, The Findig developers"  # noqa: A001
+copyright = "2026, The Findig developers"
 version = release = findig.__version__
 
 extensions = [

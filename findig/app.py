@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Generator, Iterable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
@@ -42,6 +42,14 @@ class App(Dispatcher):
     def __init__(self, autolist: bool = False, **dispatcher_args: Any) -> None:
         super().__init__(**dispatcher_args)
         self._context_hooks: list[Callable[[], Any]] = []
+        # The options of context hooks registered with some, by position.
+        self._hook_options: dict[int, tuple[Callable[[Any], bool] | None, bool]] = {}
+        # Built with the routes (see _plan_hooks): the hooks to run, as
+        # (function, name, plain), for every route, for unmatched requests,
+        # and for a mock route; and the names of hooks that may be skipped.
+        self._all_hooks: tuple[_HookEntry, ...] = ()
+        self._unrouted_hooks: tuple[_HookEntry, ...] = ()
+        self._skippable_hooks: frozenset[str] = frozenset()
         self._startup_hooks: list[Callable[[], Any]] = []
         self._cleanup_hooks: list[Callable[[], Any]] = []
         if autolist:
@@ -49,7 +57,31 @@ class App(Dispatcher):
 
     # -- hooks --------------------------------------------------------------
 
-    def context(self, func: F) -> F:
+    @overload
+    def context(self, func: F) -> F: ...
+    @overload
+    def context(
+        self,
+        func: None = None,
+        *,
+        applies_to: Callable[[Any], bool] | None = None,
+        plain: bool = False,
+    ) -> Callable[[F], F]: ...
+    @overload
+    def context(
+        self,
+        func: F,
+        *,
+        applies_to: Callable[[Any], bool] | None = None,
+        plain: bool = False,
+    ) -> F: ...
+    def context(
+        self,
+        func: F | None = None,
+        *,
+        applies_to: Callable[[Any], bool] | None = None,
+        plain: bool = False,
+    ) -> F | Callable[[F], F]:
         """Register a request context manager for the application.
 
         A request context manager is a generator function that yields once.
@@ -81,9 +113,30 @@ class App(Dispatcher):
         The meaning of Life, Universe, Everything: 42
         >>> items
         []
+
+        Two options make the hooks that tools add cost less on every
+        request; pass them as ``@app.context(applies_to=..., plain=True)``:
+
+        :param applies_to: A function taking a resource (``None`` for a
+            request no route matches) and telling whether the hook concerns
+            it. It is called once per route when the routes are built (at
+            the first request), and the hook then runs only for requests to
+            the resources it concerns; for the others,
+            ``ctx.<function name>`` is ``None``.
+        :param plain: *func* is a plain function rather than a generator
+            function: it is called where a generator would run up to its
+            ``yield``, its return value is the one made available on
+            :data:`~findig.context.ctx`, and nothing runs after the response.
+        :returns: *func* (or, without it, a decorator registering a function
+            with these options).
+        :raises RuntimeError: after the application has handled a request.
         """
+        if func is None:
+            return lambda f: self.context(f, applies_to=applies_to, plain=plain)
         self._check_open("register context hooks")
         self._context_hooks.append(func)
+        if applies_to is not None or plain:
+            self._hook_options[len(self._context_hooks) - 1] = (applies_to, plain)
         return func
 
     def startup_hook(self, func: F) -> F:
@@ -119,7 +172,32 @@ class App(Dispatcher):
             self._compile()
             for hook in self._startup_hooks:
                 hook()
+            self._plan_hooks()
             self._frozen = True
+
+    def _plan_hooks(self) -> None:
+        """Work out which context hooks run for each route (at freezing)."""
+        planned: list[tuple[_HookEntry, Callable[[Any], bool] | None]] = []
+        for index, func in enumerate(self._context_hooks):
+            applies_to, plain = self._hook_options.get(index, (None, False))
+            planned.append(((func, func.__name__, plain), applies_to))
+
+        # PERF: a hook that does not concern a route's resource is not even
+        # called for its requests.
+        def hooks_for(resource: Any) -> tuple[_HookEntry, ...]:
+            return tuple(
+                entry
+                for entry, applies_to in planned
+                if applies_to is None or applies_to(resource)
+            )
+
+        self._all_hooks = tuple(entry for entry, _ in planned)
+        self._unrouted_hooks = hooks_for(None)
+        for route in self._rule_routes.values():
+            route.hooks = hooks_for(route.resource)
+        self._skippable_hooks = frozenset(
+            entry[1] for entry, applies_to in planned if applies_to is not None
+        )
 
     # -- request contexts ---------------------------------------------------
 
@@ -159,22 +237,38 @@ class App(Dispatcher):
     def __call__(
         self, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        context = RequestContext(self, environ)
-        context.__enter__()
+        if not self._frozen:
+            self.freeze()
+        # PERF: this is what a RequestContext does (enter, dispatch, close),
+        # without making one, and without hook bookkeeping for an app that
+        # has no hooks.
+        state = _start(self, environ)
+        token = _state.set(state)
+        hooks: list[Generator[Any, None, None]] | tuple[()] = ()
+        route = state.route  # what _hooks_of() does, inline
+        entries = self._unrouted_hooks if route is None else route.hooks
+        if entries is None:
+            entries = self._all_hooks
+        if entries:
+            hooks = _enter_hooks(entries, state)
         streaming = False
         try:
             response = self.dispatch()
             if type(response) is StreamingResponse:
                 # The body reads lazy data while it is sent: the request
                 # finishes when the body is exhausted or closed.
+                context = RequestContext(self, environ)
+                context.state = state
+                context.hooks = hooks
                 response.chunks = context.stream(response.chunks)
                 streaming = True
             return response(environ, start_response)
         finally:
-            if streaming:
-                context.detach()
-            else:
-                context.close()
+            try:
+                if not streaming and (hooks or self._cleanup_hooks):
+                    _finish(hooks, self._cleanup_hooks)
+            finally:
+                _state.reset(token)
 
     # -- autolist -----------------------------------------------------------
 
@@ -211,7 +305,8 @@ class RequestContext:
         self.environ = environ
         self.mock_route = mock_route
         self.raise_routing_errors = False
-        self.hooks: list[Generator[Any, None, None]] = []
+        #: The context hooks entered, to resume (a list once there are any).
+        self.hooks: list[Generator[Any, None, None]] | tuple[()] = ()
         self.token: Any = None
         self.state: RequestState | None = None
 
@@ -219,39 +314,13 @@ class RequestContext:
         app = self.app
         if not app._frozen:
             app.freeze()
-        environ = self.environ
-        state = RequestState(app, environ, app.request_class(environ))
-        try:
-            route, state.url_values = app.match(environ)
-        except HTTPException as exc:
-            if self.mock_route:
-                route = _mock_route(app)
-            elif self.raise_routing_errors:
-                raise
-            else:
-                route = None
-                state.error = exc
-        if route is not None:
-            state.route = route
-            state.resource = route.resource
+        state = _start(app, self.environ, self.mock_route, self.raise_routing_errors)
         self.state = state
         self.token = _state.set(state)
-        if app._context_hooks:
-            self._enter_hooks(state)
+        entries = _hooks_of(app, state)
+        if entries:
+            self.hooks = _enter_hooks(entries, state)
         return state
-
-    def _enter_hooks(self, state: RequestState) -> None:
-        for func in self.app._context_hooks:
-            try:
-                generator = func()
-                value = next(generator)
-            except Exception as exc:
-                # Handled as the request's error: the resource is not called.
-                if state.error is None:
-                    state.error = exc
-                return
-            self.hooks.append(generator)
-            setattr(state, func.__name__, value)
 
     def __exit__(
         self,
@@ -302,24 +371,103 @@ class RequestContext:
 
     def _finish(self) -> None:
         """Resume the context hooks and run the clean-up hooks."""
-        while self.hooks:
-            generator = self.hooks.pop()
-            try:
-                next(generator)
-            except StopIteration:
-                pass
-            except Exception:
-                logger.exception("A request context hook failed after the request")
-            else:
-                generator.close()
-        for hook in self.app._cleanup_hooks:
-            try:
-                hook()
-            except Exception:
-                logger.exception("A clean-up hook failed")
+        _finish(self.hooks, self.app._cleanup_hooks)
 
 
 _END = object()
+
+
+#: A context hook to run: ``(function, name, plain)``.
+_HookEntry = tuple[Callable[[], Any], str, bool]
+
+
+def _hooks_of(app: App, state: RequestState) -> tuple[_HookEntry, ...]:
+    """The context hooks to run for the request of *state*."""
+    route = state.route
+    if route is None:
+        return app._unrouted_hooks
+    entries: tuple[_HookEntry, ...] | None = route.hooks
+    return app._all_hooks if entries is None else entries
+
+
+def _enter_hooks(
+    entries: tuple[_HookEntry, ...], state: RequestState
+) -> list[Generator[Any, None, None]]:
+    """Run the context hooks up to their ``yield``; return those entered.
+
+    The value each yields (or, for a plain hook, returns) is set on *state*
+    under the hook's name. An exception a hook raises becomes the request's
+    error (the resource is not called), and the later hooks are not entered.
+    """
+    hooks: list[Generator[Any, None, None]] = []
+    for func, name, plain in entries:
+        try:
+            if plain:
+                value = func()
+            else:
+                generator = func()
+                value = next(generator)
+        except Exception as exc:
+            # Handled as the request's error: the resource is not called.
+            if state.error is None:
+                state.error = exc
+            return hooks
+        if not plain:
+            hooks.append(generator)
+        setattr(state, name, value)
+    return hooks
+
+
+def _finish(
+    hooks: list[Generator[Any, None, None]] | tuple[()],
+    cleanup_hooks: list[Callable[[], Any]],
+) -> None:
+    """Resume the entered context hooks (the last first), emptying *hooks*,
+    then run the clean-up hooks; log what they raise."""
+    while hooks:
+        generator = hooks.pop()
+        try:
+            # PERF: with a default, a finished generator raises nothing.
+            leftover = next(generator, _END)
+        except Exception:
+            logger.exception("A request context hook failed after the request")
+        else:
+            if leftover is not _END:
+                generator.close()
+    for hook in cleanup_hooks:
+        try:
+            hook()
+        except Exception:
+            logger.exception("A clean-up hook failed")
+
+
+def _start(
+    app: App,
+    environ: WSGIEnvironment,
+    mock_route: bool = False,
+    raise_routing_errors: bool = False,
+) -> RequestState:
+    """Make the state of a request: its request object and matched route.
+
+    A routing error (404, a redirect) becomes the state's error, answered
+    instead of calling a resource; with *mock_route*, an unmatched request is
+    routed to a mock resource instead, and with *raise_routing_errors*, the
+    error is raised.
+    """
+    state = RequestState(app, environ, app.request_class(environ))
+    try:
+        route, state.url_values = app.match(environ)
+    except HTTPException as exc:
+        if mock_route:
+            route = _mock_route(app)
+        elif raise_routing_errors:
+            raise
+        else:
+            state.error = exc
+            return state
+    state.route = route
+    state.resource = route.resource
+    return state
 
 
 def _mock_route(app: App) -> Route:

@@ -20,6 +20,7 @@ from werkzeug.exceptions import (
 from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Response
 
+from ._matching import FastMatcher
 from .conditional import (
     UNSAFE_METHODS,
     PreconditionRequired,
@@ -45,6 +46,8 @@ logger = logging.getLogger("findig")
 _METHOD_ORDER = ("HEAD", "GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 _READ_METHODS = frozenset({"GET", "HEAD"})
+#: Types of resource data that are neither a Result nor a response.
+_PLAIN_DATA = frozenset({dict, list})
 
 
 class Route:
@@ -63,6 +66,7 @@ class Route:
         "allow",
         "error_handler",
         "formatter",
+        "hooks",
         "methods",
         "parser",
         "require_if_match",
@@ -92,6 +96,9 @@ class Route:
         self.require_if_match = bool(getattr(resource, "require_if_match", False))
         offered = getattr(self.formatter, "offered", ())
         self.vary = [("Vary", "Accept")] if len(offered) > 1 else []
+        #: The app's context hooks to run for requests routed here, as
+        #: planned by :class:`findig.App` (``None``: all of them).
+        self.hooks: Any = None
 
 
 def _combine(own: Any, fallback: Any) -> Any:
@@ -162,6 +169,7 @@ class Dispatcher:
         self._rule_routes: dict[int, Route] = {}
         self._static: dict[str, Route] = {}
         self._adapter: Any = None
+        self._fast_matcher: FastMatcher | None = None
         self._success_hooks: list[Callable[[], Any]] = []
         self._frozen = False
         self._freeze_lock = threading.RLock()
@@ -333,6 +341,7 @@ class Dispatcher:
             if not rule.arguments and not _is_special(rule):
                 self._static.setdefault(rule.rule, route)
         self._adapter = self.url_map.bind("localhost")
+        self._fast_matcher = FastMatcher.for_map(self.url_map)
 
     # -- dispatch ---------------------------------------------------------
 
@@ -348,6 +357,14 @@ class Dispatcher:
         route = self._static.get(path)
         if route is not None:
             return route, {}
+        # PERF: werkzeug's matcher walks a state machine, recursively, for
+        # every request; the FastMatcher answers alike with precompiled
+        # expressions (or None: werkzeug must redirect).
+        fast = self._fast_matcher
+        if fast is not None:
+            found = fast.match(path)
+            if found is not None:
+                return self._rule_routes[id(found[0])], found[1]
         try:
             rule, values = self._adapter.match(path, return_rule=True)
         except RequestRedirect:
@@ -390,34 +407,41 @@ class Dispatcher:
                 if method == "OPTIONS":
                     return RawResponse(200, [("Allow", ", ".join(route.allow))])
                 raise MethodNotAllowed(valid_methods=route.allow)
+            environ = state.environ
+            url_values = state.url_values
             try:
                 if method in UNSAFE_METHODS:
-                    self._check_if_match(route, state.environ, state.url_values)
-                result = route.resource.handle_request(request, state.url_values)
+                    self._check_if_match(route, environ, url_values)
+                result = route.resource.handle_request(request, url_values)
                 for hook in self._success_hooks:
                     hook()
-                return self._respond(route, method, result)
+                return self._respond(route, method, result, environ)
             except LookupError:
                 raise NotFound() from None
         except Exception as exc:
             return self.handle_error(exc, route)
 
-    def _respond(self, route: Route, method: str, result: Any) -> Any:
+    def _respond(
+        self, route: Route, method: str, result: Any, environ: WSGIEnvironment
+    ) -> Any:
         status = 200
         headers = route.vary
-        if type(result) is Result:
-            status = result.status
-            headers = headers + result.headers
-            result = result.data
-        elif isinstance(result, Response):
-            return result
-        data = self.post_processor(result)
+        # PERF: plain data (a dict, a list) skips the checks for the others.
+        if type(result) not in _PLAIN_DATA:
+            if type(result) is Result:
+                status = result.status
+                headers = headers + result.headers
+                result = result.data
+            elif isinstance(result, Response):
+                return result
+        post = self.post_processor
+        # PERF: an empty DataPipe returns its argument; skip calling it.
+        data = result if type(post) is DataPipe and not post.funcs else post(result)
         if data is None and method not in _BODILESS:
             # A write or delete that returns nothing: 200 with an empty body.
             return RawResponse(
                 status, [*headers, ("Content-Type", "text/plain; charset=utf-8")]
             )
-        environ = _state.get().environ
         mime_type, output = self._format(route, data, environ)
         headers = [("Content-Type", _content_type(mime_type)), *headers]
         if isinstance(output, str):
@@ -534,6 +558,11 @@ def _is_special(rule: Rule) -> bool:
         or rule.host
         or rule.subdomain
         or rule.websocket
+        or rule.build_only
+        or rule.alias
+        # werkzeug matches the rule with its slashes merged: "/a//b" is
+        # "/a/b", and a request for "/a//b" is redirected there.
+        or "//" in rule.rule
     )
 
 

@@ -130,7 +130,9 @@ class ArgumentBinder:
 
     def __call__(self, *args: Any, values: Mapping[str, Any]) -> Any:
         """Call the function with *args* and the named part of *values*."""
-        if self.takes_all:
-            return self.func(*args, **values)
         names = self.names
+        # PERF: usually the function names every URL variable (or there are
+        # none): pass them on as they are, without building a new dict.
+        if self.takes_all or values.keys() <= names:
+            return self.func(*args, **values)
         return self.func(*args, **{k: v for k, v in values.items() if k in names})

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.sansio.utils import get_current_url
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request as _WerkzeugRequest
 
@@ -15,6 +16,84 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 __all__ = ["RawResponse", "Request", "StreamingResponse", "status_line"]
+
+
+class _FromEnviron:
+    """A request attribute read from the WSGI environ when first used.
+
+    A non-data descriptor: the value is stored in the instance's ``__dict__``,
+    which later reads (and writes) then use directly.
+    """
+
+    __slots__ = ("compute", "name")
+
+    def __init__(self, compute: Callable[[WSGIEnvironment], Any]) -> None:
+        self.compute = compute
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.compute(obj.environ)
+        return value
+
+
+def _lazy_fields() -> dict[str, _FromEnviron]:
+    """The attributes werkzeug's ``Request.__init__`` computes from the
+    environ, each as werkzeug computes it, but on first use."""
+    from werkzeug._internal import _wsgi_decoding_dance as decode
+    from werkzeug.datastructures import EnvironHeaders
+    from werkzeug.wsgi import _get_server
+
+    return {
+        "method": _FromEnviron(lambda e: e.get("REQUEST_METHOD", "GET").upper()),
+        "scheme": _FromEnviron(lambda e: e.get("wsgi.url_scheme", "http")),
+        "server": _FromEnviron(_get_server),
+        "root_path": _FromEnviron(
+            lambda e: decode(e.get("SCRIPT_NAME") or "").rstrip("/")
+        ),
+        "path": _FromEnviron(
+            lambda e: "/" + decode(e.get("PATH_INFO") or "").lstrip("/")
+        ),
+        "query_string": _FromEnviron(
+            lambda e: e.get("QUERY_STRING", "").encode("latin1")
+        ),
+        "headers": _FromEnviron(EnvironHeaders),
+        "remote_addr": _FromEnviron(lambda e: e.get("REMOTE_ADDR")),
+    }
+
+
+def _check_lazy_fields(fields: dict[str, _FromEnviron]) -> bool:
+    """Whether the lazy fields are exactly what werkzeug's ``__init__`` sets
+    (for this werkzeug version), with the same values."""
+    from werkzeug.datastructures import EnvironHeaders
+    from werkzeug.test import EnvironBuilder
+
+    builder = EnvironBuilder(
+        path="/a%C3%A9//b/",
+        base_url="https://h.example:8443/r%C3%A9/",
+        query_string="x=1&y=%C3%A9",
+        environ_base={"REMOTE_ADDR": "192.0.2.1"},
+        method="patch",
+    )
+    try:
+        environ = builder.get_environ()
+    finally:
+        builder.close()
+    eager = vars(_WerkzeugRequest(environ, populate_request=False))
+    if set(eager) != {*fields, "environ", "shallow"}:
+        return False
+    for name, field in fields.items():
+        value = field.compute(environ)
+        if isinstance(value, EnvironHeaders):
+            if type(eager[name]) is not EnvironHeaders:
+                return False
+        elif value != eager[name]:
+            return False
+    return True
 
 
 class Request(_WerkzeugRequest):
@@ -27,6 +106,24 @@ class Request(_WerkzeugRequest):
     #: The largest request body accepted, in bytes (10 MiB). Larger bodies
     #: are refused with 413 before any of the body is read.
     max_content_length: int | None = 10 * 1024 * 1024
+
+    def __init__(
+        self,
+        environ: WSGIEnvironment,
+        populate_request: bool = True,
+        shallow: bool = False,
+    ) -> None:
+        if not _LAZY:
+            super().__init__(environ, populate_request, shallow)
+            return
+        # PERF: werkzeug's __init__ decodes the path, parses the server
+        # address, wraps the headers... about 2 µs, mostly for values a
+        # request never reads. Each is computed, as werkzeug does, when first
+        # read (see _FromEnviron); the rest is what werkzeug's __init__ does.
+        self.environ = environ
+        self.shallow = shallow
+        if populate_request and not shallow:
+            environ["werkzeug.request"] = self
 
     @cached_property
     def input(self) -> Any:
@@ -43,6 +140,43 @@ class Request(_WerkzeugRequest):
         parser = route.parser if route is not None else state.dispatcher.parser
         data = parser(self)[1] if self.get_data(cache=True) else None
         return state.dispatcher.pre_processor(data)
+
+    @cached_property
+    def host_url(self) -> str:
+        """The request URL scheme and host only (as werkzeug's)."""
+        # PERF: werkzeug rebuilds this for every request, IDNA-decoding the
+        # host (about 6 µs); it only depends on the scheme and the host.
+        key = (self.scheme, self.host)
+        url = _HOST_URLS.get(key)
+        if url is None:
+            url = get_current_url(*key)
+            if len(_HOST_URLS) < _HOST_URLS_SIZE:
+                _HOST_URLS[key] = url
+        return url
+
+
+# The host URLs by (scheme, host); capped, as clients choose the Host header.
+_HOST_URLS: dict[tuple[str, str], str] = {}
+_HOST_URLS_SIZE = 256
+
+
+def _install_lazy_fields() -> bool:
+    """Make :class:`Request` read werkzeug's fields lazily, if this werkzeug's
+    ``Request.__init__`` sets just those, computed just so (otherwise
+    ``Request.__init__`` stays werkzeug's own)."""
+    try:
+        fields = _lazy_fields()
+    except ImportError:  # pragma: no cover - werkzeug moved its helpers
+        return False
+    if not _check_lazy_fields(fields):  # pragma: no cover - werkzeug changed
+        return False
+    for name, field in fields.items():
+        field.__set_name__(Request, name)
+        setattr(Request, name, field)
+    return True
+
+
+_LAZY = _install_lazy_fields()
 
 
 def status_line(code: int) -> str:
