@@ -69,6 +69,35 @@ Defaults (see the settings reference in the documentation):
 ``LOGGING`` = ``None`` (type ``dict``)
     A :func:`logging.config.dictConfig` dictionary, applied when the WSGI
     application is built.
+``PROBLEM_DETAILS`` = ``False``
+    Answer errors as RFC 9457 problem details (``application/problem+json``)
+    instead of ``{"message": ...}``; generated projects turn it on.
+``CORS_ALLOWED_ORIGINS`` = ``[]``
+    The origins (``"https://app.example.com"``) whose pages may call the API
+    from a browser; ``["*"]`` any (not with credentials); empty: no CORS.
+``CORS_ALLOW_CREDENTIALS`` = ``False``
+    Let those pages send cookies and HTTP authentication.
+``CORS_ALLOWED_HEADERS`` = :data:`~findig.project.cors.DEFAULT_ALLOWED_HEADERS`
+    The request headers those pages may send (``"*"``: any).
+``CORS_EXPOSE_HEADERS`` = :data:`~findig.project.cors.DEFAULT_EXPOSE_HEADERS`
+    The response headers those pages may read.
+``CORS_MAX_AGE`` = ``600`` (type ``int``)
+    How long browsers may keep a preflight's answer, in seconds.
+``REQUEST_ID_HEADER`` = ``None`` (type ``str``)
+    The header of request IDs (``"X-Request-ID"`` in generated projects),
+    accepted from requests and echoed in responses (``None`` or ``""``: no
+    request IDs).
+``ACCESS_LOG`` = ``False``
+    Log one JSON line per request on the ``findig.access`` logger;
+    generated projects turn it on.
+``OPENAPI`` = ``False``
+    Serve the API's OpenAPI document and its documentation page; generated
+    projects turn it on.
+``OPENAPI_TITLE`` = ``"API"``, ``OPENAPI_VERSION`` = ``"0.1.0"``
+    The document's ``info.title`` and ``info.version``.
+``OPENAPI_URL`` = ``"/openapi.json"``, ``OPENAPI_DOCS_URL`` = ``"/docs"``
+    Where the document and the documentation page are served (``None``:
+    not served; type ``str``).
 
 Tests change settings with :meth:`LazySettings.override`::
 
@@ -88,6 +117,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from .cors import _TOKEN as _HEADER_NAME
+from .cors import (
+    DEFAULT_ALLOWED_HEADERS,
+    DEFAULT_EXPOSE_HEADERS,
+    settings_problems,
+)
 
 __all__ = [
     "DEFAULTS",
@@ -122,6 +158,19 @@ DEFAULTS: dict[str, Any] = {
     "WSGI_APPLICATION": None,
     "LOG_LEVEL": "INFO",
     "LOGGING": None,
+    "PROBLEM_DETAILS": False,
+    "CORS_ALLOWED_ORIGINS": [],
+    "CORS_ALLOW_CREDENTIALS": False,
+    "CORS_ALLOWED_HEADERS": list(DEFAULT_ALLOWED_HEADERS),
+    "CORS_EXPOSE_HEADERS": list(DEFAULT_EXPOSE_HEADERS),
+    "CORS_MAX_AGE": 600,
+    "REQUEST_ID_HEADER": None,
+    "ACCESS_LOG": False,
+    "OPENAPI": False,
+    "OPENAPI_TITLE": "API",
+    "OPENAPI_VERSION": "0.1.0",
+    "OPENAPI_URL": "/openapi.json",
+    "OPENAPI_DOCS_URL": "/docs",
 }
 
 # The type of the settings whose default is None (None stays allowed).
@@ -134,6 +183,10 @@ _OPTIONAL_TYPES: dict[str, type] = {
     "WSGI_APPLICATION": str,
     "LOGGING": dict,
     "HEALTH_URL": str,
+    "CORS_MAX_AGE": int,
+    "REQUEST_ID_HEADER": str,
+    "OPENAPI_URL": str,
+    "OPENAPI_DOCS_URL": str,
 }
 
 _TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
@@ -480,6 +533,20 @@ class LazySettings:
                 self._value(name), dict
             ):
                 problems.append(f"{name} must be a dict or None")
+        problems += settings_problems(
+            {name: self._value(name) for name in DEFAULTS if name.startswith("CORS_")}
+        )
+        header = self._value("REQUEST_ID_HEADER")
+        if header and (
+            not isinstance(header, str) or not _HEADER_NAME.fullmatch(header)
+        ):
+            problems.append(
+                f"REQUEST_ID_HEADER must be a header name (or None), not {header!r}"
+            )
+        for name in ("OPENAPI_URL", "OPENAPI_DOCS_URL"):
+            path = self._value(name)
+            if path and (not isinstance(path, str) or not path.startswith("/")):
+                problems.append(f"{name} must be a path starting with '/' (or None)")
         return problems
 
     def __repr__(self) -> str:

@@ -30,6 +30,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "check": "check:check",
     "makemigrations": "migrate:makemigrations",
     "migrate": "migrate:migrate",
+    "openapi": "openapi:openapi",
     "routes": "routes:routes",
     "runserver": "server:runserver",
     "serve": "server:serve",

@@ -7,8 +7,9 @@ project runs several worker processes. A
 :class:`~findig.tools.counter.Counter` whose ``storage`` is a
 :class:`~findig.tools.counter.MemoryLog` (the default) counts as one.
 ``check`` looks for such tools among the objects whose bound methods (or
-closures) are hooked into the application, and the module-level objects of
-every app's ``resources`` and ``apps`` modules.
+closures) are hooked into the application
+(:func:`findig.project.discovery.attached_objects`), and the module-level
+objects of every app's ``resources`` and ``apps`` modules.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import click
 
 from ..conf import ImproperlyConfigured, settings
+from ..discovery import attached_objects
 
 __all__ = ["PROCESS_LOCAL_ATTRIBUTE", "Message", "check", "run_checks"]
 
@@ -57,12 +59,7 @@ def _memory_counter(obj: Any) -> str | None:
 
 
 def _process_local_tools(app: Any, modules: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
-    seen: set[int] = set()
-
-    def consider(obj: Any) -> Iterator[tuple[Any, Any]]:
-        if obj is None or id(obj) in seen:
-            return
-        seen.add(id(obj))
+    for obj in attached_objects(app, modules):
         try:
             marked = vars(obj).get(PROCESS_LOCAL_ATTRIBUTE)
         except TypeError:
@@ -75,24 +72,6 @@ def _process_local_tools(app: Any, modules: Iterable[Any]) -> Iterator[tuple[Any
             marked = _memory_counter(obj)
         if marked:
             yield obj, marked
-
-    hooks: list[Any] = []
-    for name in ("_context_hooks", "_startup_hooks", "_cleanup_hooks"):
-        hooks += list(getattr(app, name, ()))
-    for name in ("pre_processor", "post_processor"):
-        pipe = getattr(app, name, None)
-        hooks += list(getattr(pipe, "funcs", ()))
-    for hook in hooks:
-        yield from consider(getattr(hook, "__self__", None))
-        for cell in getattr(hook, "__closure__", None) or ():
-            try:
-                yield from consider(cell.cell_contents)
-            except ValueError:  # an empty cell
-                continue
-    for module in modules:
-        for value in list(vars(module).values()):
-            if not isinstance(value, type):
-                yield from consider(value)
 
 
 def _secret_key_problems(key: str) -> list[str]:
