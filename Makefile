@@ -15,11 +15,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	cd examples && ../$(BIN)/python taskman.py
+	$(BIN)/python manage.py migrate && $(BIN)/python manage.py runserver localhost:5000
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check findig tests examples benchmarks docs/conf.py
-	$(BIN)/ruff format --check findig tests examples benchmarks docs/conf.py
+	$(BIN)/ruff check findig tests examples benchmarks docs/conf.py manage.py
+	$(BIN)/ruff format --check findig tests examples benchmarks docs/conf.py manage.py
 	$(BIN)/mypy
 
 test: lint
