@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
-from werkzeug.test import EnvironBuilder
 
 from .context import RequestState, _state
 from .dispatcher import _METHOD_ORDER, Dispatcher, Route
@@ -229,6 +228,10 @@ class App(Dispatcher):
             :class:`werkzeug.exceptions.NotFound`.
         :returns: A context manager for the mock request.
         """
+        # Imported here: only tests need it. (``werkzeug/__init__.py`` imports
+        # werkzeug.test anyway, so this saves no start-up time today.)
+        from werkzeug.test import EnvironBuilder
+
         environ = EnvironBuilder(**args).get_environ()
         context = RequestContext(self, environ, mock_route=create_route)
         context.raise_routing_errors = True

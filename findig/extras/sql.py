@@ -24,6 +24,13 @@ of the rows of a mapped class, which a lazy resource can return::
     @task.collection(lazy=True)
     def tasks():
         return SQLASet(Task)
+
+The session :class:`SQLA` opens for a request is committed once, at the end
+of the request; it is marked by ``session.info[MANAGED_SESSION_KEY] = True``
+so that :class:`SQLASet` only flushes its operations. Code that opens its own
+per-request session and commits it itself (as :mod:`findig.project.db` does)
+sets the same key; on a session without it, :class:`SQLASet` commits after
+every operation.
 """
 
 from __future__ import annotations
@@ -81,10 +88,12 @@ from findig.tools.dataset import (
     _require_mapping,
 )
 
-__all__ = ["SQLA", "SQLARecord", "SQLASet"]
+__all__ = ["MANAGED_SESSION_KEY", "SQLA", "SQLARecord", "SQLASet"]
 
-#: ``session.info`` key marking a request session that the app commits.
-_MANAGED_KEY = "findig.sqla.managed"
+#: The ``Session.info`` key marking a request's session as committed by the
+#: application at the end of the request: :class:`SQLASet` operations on it
+#: only flush, instead of committing each operation.
+MANAGED_SESSION_KEY = "findig.sqla.managed"
 #: ``MetaData.info`` key pointing back to the helper that owns a Base.
 _HELPER_KEY = "findig.sqla.helper"
 # How a data set got its session.
@@ -211,7 +220,7 @@ class SQLA:
         def sqla_session() -> Iterator[Session]:
             session = factory()
             session.info[_HELPER_KEY] = self
-            session.info[_MANAGED_KEY] = True
+            session.info[MANAGED_SESSION_KEY] = True
             state = current_state()
             setattr(state, attr, session)
             try:
@@ -445,6 +454,23 @@ _TYPE_NAMES: dict[type, str] = {
 }
 # Types whose JSON form (as Findig writes it) is a string.
 _FROM_STRING = (datetime, date, time, Decimal, UUID)
+# The integers every database's widest integer column (64 bits) can hold;
+# drivers raise OverflowError (not a database error) beyond them.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why no database can store *value* (an integer beyond 64 bits, text
+    with lone surrogates, which has no UTF-8 form), or ``None``."""
+    kind = type(value)
+    if kind is int and not _INT_MIN <= value <= _INT_MAX:
+        return "is out of range"
+    if kind is str and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is not valid text"
+    return None
 
 
 @dataclass(frozen=True)
@@ -683,7 +709,7 @@ class SQLASet(MutableDataSet):
                 if helper is not None and owner is not None and owner is not helper:
                     session = None  # another helper's: maybe another database
             if session is not None:
-                managed = session.info.get(_MANAGED_KEY)
+                managed = session.info.get(MANAGED_SESSION_KEY)
                 return session, _MANAGED if managed else _UNMANAGED
         if helper is None:
             raise RuntimeError(
@@ -770,7 +796,8 @@ class SQLASet(MutableDataSet):
         if value is None:
             return expr.is_(None)
         converted = spec.search_value(value)
-        if converted is _MISSING:
+        if converted is _MISSING or _unstorable(converted) is not None:
+            # No stored value can equal it (and drivers choke on some).
             return false()
         return expr == converted
 
@@ -908,6 +935,11 @@ class SQLASet(MutableDataSet):
                     "invalid_fields",
                     [key],
                 )
+            problem = _unstorable(value)
+            if problem is not None:
+                raise self._refuse(
+                    f"The value of field '{key}' {problem}.", "invalid_fields", [key]
+                )
             if (
                 field.length is not None
                 and isinstance(value, str)
@@ -949,7 +981,10 @@ class SQLASet(MutableDataSet):
         return {key: getattr(obj, key) for key in self._info.fields}
 
     def _get(self, session: Session, key: tuple[Any, ...]) -> Any:
-        obj = session.get(self.orm_cls, key[0] if len(key) == 1 else key)
+        if any(_unstorable(part) is not None for part in key):
+            obj = None  # no row has such a key
+        else:
+            obj = session.get(self.orm_cls, key[0] if len(key) == 1 else key)
         if obj is None:
             raise LookupError(f"There is no {self.orm_cls.__name__} {key!r}")
         return obj

@@ -58,8 +58,15 @@ DEFAULT_ALLOWED_HEADERS = (
 )
 #: The default of ``CORS_EXPOSE_HEADERS``: response headers a cross-origin
 #: page may read (beyond the always-readable ``Content-Type`` and a few
-#: others).
-DEFAULT_EXPOSE_HEADERS = ("ETag", "Location", "Link", "X-Request-ID", "Retry-After")
+#: others); ``X-Total-Count`` is what collections send for ``?count=true``.
+DEFAULT_EXPOSE_HEADERS = (
+    "ETag",
+    "Location",
+    "Link",
+    "X-Request-ID",
+    "Retry-After",
+    "X-Total-Count",
+)
 
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\s@]+")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")

@@ -49,6 +49,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, declared_attr, sessionmaker
 from werkzeug.exceptions import BadRequest, Conflict
 
 from findig.context import current_state
+from findig.extras.sql import MANAGED_SESSION_KEY as _SQL_MANAGED_SESSION_KEY
 
 from .conf import settings
 
@@ -86,7 +87,8 @@ NAMING_CONVENTION: dict[str, str] = {
 
 #: The ``Session.info`` key telling :class:`findig.extras.sql.SQLASet` that
 #: the request's session is committed by the application, not per operation.
-MANAGED_SESSION_KEY = "findig.sqla.managed"
+#: (The same as :data:`findig.extras.sql.MANAGED_SESSION_KEY`.)
+MANAGED_SESSION_KEY = _SQL_MANAGED_SESSION_KEY
 
 #: The metadata shared by every model of the project.
 metadata = MetaData(naming_convention=NAMING_CONVENTION)

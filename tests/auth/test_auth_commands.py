@@ -191,3 +191,15 @@ def test_commands_without_migrations(tmp_path, monkeypatch):
         monkeypatch.delenv("FINDIG_SETTINGS_MODULE")
         settings.reset()
         apps.reset()
+
+
+def test_check_deploy_lists_public_routes_as_info(manage):
+    result = manage("check", "--deploy", "--workers", "1", "--fail-level", "WARNING")
+    info = [line for line in result.output.splitlines() if line.startswith("INFO")]
+    assert len(info) == 1, result.output
+    assert "/things/public" in info[0] and "/things/pid" in info[0]
+    assert "/things/open" not in info[0] and "/things/<int:id>" not in info[0]
+    # INFO is not a warning: the check passes at the strictest fail level.
+    assert "WARNING" not in result.output, result.output
+    assert result.exit_code == 0, result.output
+    assert "System check: no issues." in result.output

@@ -3,6 +3,7 @@ real subprocesses)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import socket
@@ -46,6 +47,7 @@ def test_startproject_renders_the_template(run_cli, tmp_path, clean_settings):
     settings_text = (target / "fresh_site_xyz" / "settings.py").read_text()
     assert '"items",' in settings_text
     assert 'os.environ.get("FINDIG_SECRET_KEY", "")' in settings_text
+    assert "LOGIN_WINDOW" not in settings_text  # no auth app, no auth settings
     wsgi = (target / "fresh_site_xyz" / "wsgi.py").read_text()
     assert "application = get_wsgi_application()" in wsgi
     gunicorn = (target / "gunicorn.conf.py").read_text()
@@ -57,6 +59,29 @@ def test_startproject_renders_the_template(run_cli, tmp_path, clean_settings):
         source = path.read_text()
         compile(source, str(path), "exec")
         assert "{{" not in source, path
+
+
+def test_startproject_with_auth_suggests_settings(run_cli, tmp_path, clean_settings):
+    from findig.contrib.auth.conf import DEFAULTS
+
+    target = tmp_path / "out"
+    result = run_cli("startproject", "authed_site_xyz", str(target), "--auth")
+    assert result.exit_code == 0, result.output
+    text = (target / "authed_site_xyz" / "settings.py").read_text()
+    assert '    "findig.contrib.auth",\n' in text
+    # Commented out, with the auth app's defaults as values.
+    suggested = {}
+    for line in text.splitlines():
+        for name in ("AUTH_PUBLIC_PATHS", "LOGIN_MAX_ATTEMPTS", "LOGIN_WINDOW"):
+            if line.startswith(f"# {name} = "):
+                suggested[name] = ast.literal_eval(line.split(" = ", 1)[1])
+    assert suggested == {
+        name: DEFAULTS[name]
+        for name in ("AUTH_PUBLIC_PATHS", "LOGIN_MAX_ATTEMPTS", "LOGIN_WINDOW")
+    }
+    namespace: dict[str, object] = {"__file__": str(target / "settings.py")}
+    exec(compile(text, "settings.py", "exec"), namespace)
+    assert "LOGIN_WINDOW" not in namespace and "AUTH_PUBLIC_PATHS" not in namespace
 
 
 @pytest.mark.parametrize(

@@ -100,7 +100,14 @@ def test_allowed_origin_gets_the_cors_headers(make_project):
     exposed = {
         h.strip() for h in response.headers["Access-Control-Expose-Headers"].split(",")
     }
-    assert {"ETag", "Location", "Link", "X-Request-ID", "Retry-After"} <= exposed
+    assert {
+        "ETag",
+        "Location",
+        "Link",
+        "X-Request-ID",
+        "Retry-After",
+        "X-Total-Count",
+    } <= exposed
     assert "Access-Control-Allow-Credentials" not in response.headers
     # Errors carry them too, so that the page can read them.
     missing = client.get("/things/99", headers={"Origin": APP})

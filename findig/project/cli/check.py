@@ -10,6 +10,12 @@ project runs several worker processes. A
 closures) are hooked into the application
 (:func:`findig.project.discovery.attached_objects`), and the module-level
 objects of every app's ``resources`` and ``apps`` modules.
+
+``check --deploy`` also lists, as an ``INFO`` message (which no
+``--fail-level`` counts), the URL rules of the resources anyone may use
+without authenticating: those whose resource carries a true
+``findig_public`` attribute (:data:`PUBLIC_ATTRIBUTE`, set at start-up by
+:mod:`findig.contrib.auth`), so that a deployment can review them.
 """
 
 from __future__ import annotations
@@ -24,10 +30,19 @@ import click
 from ..conf import ImproperlyConfigured, settings
 from ..discovery import attached_objects
 
-__all__ = ["PROCESS_LOCAL_ATTRIBUTE", "Message", "check", "run_checks"]
+__all__ = [
+    "PROCESS_LOCAL_ATTRIBUTE",
+    "PUBLIC_ATTRIBUTE",
+    "Message",
+    "check",
+    "run_checks",
+]
 
 #: The attribute marking a tool whose state is per process.
 PROCESS_LOCAL_ATTRIBUTE = "findig_process_local"
+#: The resource attribute marking a resource open to anyone (set at start-up
+#: by :mod:`findig.contrib.auth`).
+PUBLIC_ATTRIBUTE = "findig_public"
 
 _WEAK_KEYS = frozenset(
     {"secret", "changeme", "change-me", "password", "dev", "development", "test"}
@@ -38,7 +53,7 @@ _WEAK_KEYS = frozenset(
 class Message:
     """One finding of :func:`run_checks`."""
 
-    #: ``"ERROR"`` or ``"WARNING"``.
+    #: ``"ERROR"``, ``"WARNING"`` or ``"INFO"`` (never a failure).
     level: str
     #: What is wrong, naming the setting or app.
     text: str
@@ -74,6 +89,20 @@ def _process_local_tools(app: Any, modules: Iterable[Any]) -> Iterator[tuple[Any
             yield obj, marked
 
 
+def _public_rules(app: Any) -> list[str]:
+    """The URL rules of *app*'s public resources, in registration order."""
+    rules: list[str] = []
+    for route in app.routes:
+        try:
+            # vars(): a Resource answers unknown attributes with URL variables.
+            public = vars(route.resource).get(PUBLIC_ATTRIBUTE)
+        except TypeError:
+            public = None
+        if public and route.rule.rule not in rules:
+            rules.append(route.rule.rule)
+    return rules
+
+
 def _secret_key_problems(key: str) -> list[str]:
     problems = []
     if len(key) < 32:
@@ -91,10 +120,11 @@ def run_checks(deploy: bool = False, workers: int | None = None) -> list[Message
 
     :param deploy: Also check what matters in production: ``DEBUG``, the
         ``SECRET_KEY``'s strength, ``ALLOWED_HOSTS``, SQLite or in-memory
-        tools under several workers.
+        tools under several workers; and list the public resources (an
+        ``INFO`` message).
     :param workers: The number of worker processes to assume (default the
         ``WORKERS`` setting).
-    :returns: The findings, errors first.
+    :returns: The findings: errors, then warnings, then information.
     """
     messages: list[Message] = []
 
@@ -206,7 +236,24 @@ def run_checks(deploy: bool = False, workers: int | None = None) -> list[Message
                     "shared store (Redis, REDIS_URL)",
                     "deploy",
                 )
-    messages.sort(key=lambda m: m.level != "ERROR")
+        if application is not None:
+            try:
+                application.freeze()
+            except Exception as exc:
+                error(f"The application cannot start: {exc}", "apps")
+            else:
+                public = _public_rules(application)
+                if public:
+                    messages.append(
+                        Message(
+                            "INFO",
+                            f"{len(public)} public route(s), open without "
+                            "authentication: " + ", ".join(public),
+                            "deploy",
+                        )
+                    )
+    order = {"ERROR": 0, "WARNING": 1}
+    messages.sort(key=lambda m: order.get(m.level, 2))
     return messages
 
 
@@ -229,17 +276,21 @@ def check(deploy: bool, workers: int | None, fail_level: str) -> None:
 
     With --deploy, also flag DEBUG, a weak or missing SECRET_KEY, a
     permissive ALLOWED_HOSTS, and SQLite or in-memory counters under
-    several worker processes.
+    several worker processes, and list the public routes (INFO, which
+    never fails the check).
     """
     messages = run_checks(deploy=deploy, workers=workers)
+    colours = {"ERROR": "red", "WARNING": "yellow"}
     for message in messages:
-        colour = "red" if message.level == "ERROR" else "yellow"
-        click.secho(f"{message.level} [{message.topic}] {message.text}", fg=colour)
+        click.secho(
+            f"{message.level} [{message.topic}] {message.text}",
+            fg=colours.get(message.level),
+        )
     levels = {"ERROR"} if fail_level.upper() == "ERROR" else {"ERROR", "WARNING"}
     failed = [m for m in messages if m.level in levels]
     errors = sum(m.level == "ERROR" for m in messages)
-    warnings = len(messages) - errors
-    if not messages:
+    warnings = sum(m.level == "WARNING" for m in messages)
+    if not errors and not warnings:
         click.echo("System check: no issues.")
     else:
         click.echo(f"System check: {errors} error(s), {warnings} warning(s).")

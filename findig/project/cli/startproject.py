@@ -20,6 +20,18 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _VARIABLE = re.compile(r"\{\{ (\w+) \}\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DEFAULT_APP = "items"
+# Appended to the generated settings when the auth app is included.
+_AUTH_SETTINGS = """
+# findig.contrib.auth: every resource needs authentication, except those
+# marked @public and the URL rules (as routed; "*" patterns allowed) listed
+# here. The health check is always public.
+# AUTH_PUBLIC_PATHS = []
+
+# Failed password logins allowed for a user name within LOGIN_WINDOW seconds;
+# further attempts are refused (429) until the window has passed.
+# LOGIN_MAX_ATTEMPTS = 5
+# LOGIN_WINDOW = 300
+"""
 
 
 def validate_name(name: str, what: str) -> None:
@@ -215,6 +227,7 @@ def startproject(
         "findig_version": findig.__version__,
         "findig_requirement": _findig_requirement(),
         "installed_apps": "".join(f'    "{entry}",\n' for entry in installed),
+        "auth_settings": _AUTH_SETTINGS if auth else "",
     }
     variables.update(app_variables(app_name))
     target.mkdir(parents=True, exist_ok=True)
