@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import json.encoder as _json_encoder
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, time
 from decimal import Decimal
@@ -97,6 +98,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a valid JSON number")
 
 
+def _finite_float(text: str) -> float:
+    # An overflowing literal such as 1e999 would otherwise become infinity.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:32]} is out of the range of JSON numbers")
+    return value
+
+
 def _check_depth(data: Any, max_depth: int) -> None:
     """Raise BadRequest if *data* nests containers deeper than *max_depth*."""
     stack: list[tuple[Any, int]] = [(data, 1)]
@@ -153,7 +162,9 @@ class App(_BaseApp):
         self.encoder = (encoder_cls or JSONEncoder)(indent=indent, allow_nan=False)
         self.max_depth = max_depth
         self.problem_details = problem_details
-        self._decoder = json.JSONDecoder(parse_constant=_reject_constant)
+        self._decoder = json.JSONDecoder(
+            parse_constant=_reject_constant, parse_float=_finite_float
+        )
         if hasattr(self.formatter, "register"):
             self.formatter.register(JSON_MIME, self.format_json, default=True)
         if hasattr(self.parser, "register"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.sansio.utils import get_current_url
 from werkzeug.utils import cached_property
@@ -138,8 +139,29 @@ class Request(_WerkzeugRequest):
             raise RuntimeError("Request.input needs an active request context")
         route = state.route
         parser = route.parser if route is not None else state.dispatcher.parser
-        data = parser(self)[1] if self.get_data(cache=True) else None
+        data = parser(self)[1] if self._read_body() else None
         return state.dispatcher.pre_processor(data)
+
+    def _read_body(self) -> bytes:
+        """Read (and cache) the body, refusing one over the limit with 413
+        and one that cannot be read (a malformed chunked body) with 400."""
+        try:
+            body = self.get_data(cache=True)
+            limit = self.max_content_length
+            if (
+                limit is not None
+                and self.content_length is None
+                and len(body) >= limit
+                and self.environ["wsgi.input"].read(1)
+            ):
+                # Werkzeug cuts a body without Content-Length at the limit;
+                # one byte more means the client sent a larger one.
+                raise RequestEntityTooLarge()
+        except HTTPException:
+            raise
+        except Exception:
+            raise BadRequest("The request body could not be read.") from None
+        return body
 
     @cached_property
     def host_url(self) -> str:

@@ -1,0 +1,1 @@
+"""Reliability tests: Findig under hostile input."""
