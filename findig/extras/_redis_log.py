@@ -155,7 +155,10 @@ class RedisLog(AbstractLog):
     every :attr:`warn_every` seconds) and counts nothing: :meth:`track`
     returns no counts, so no callback fires and requests go through. A
     fail-closed log raises :class:`~werkzeug.exceptions.ServiceUnavailable`
-    (503) instead.
+    (503) instead. After a failure, Redis is not asked again for
+    :attr:`retry_after` seconds (the log acts as failed at once), so that a
+    request touching several logs, and the requests that follow, do not each
+    wait for the timeout of an unresponsive server.
 
     :param duration: See :class:`~findig.tools.counter.AbstractLog`.
     :param resource: See :class:`~findig.tools.counter.AbstractLog`.
@@ -177,10 +180,13 @@ class RedisLog(AbstractLog):
     timeout: ClassVar[float] = 0.5
     #: The minimum number of seconds between two warnings about failures.
     warn_every: ClassVar[float] = 10.0
+    #: Seconds during which Redis is not asked again after a failure.
+    retry_after: ClassVar[float] = 1.0
 
     _shared_client: ClassVar[redis.Redis | None] = None
     _client_lock: ClassVar[threading.Lock] = threading.Lock()
     _last_warning: ClassVar[float] = -math.inf
+    _down_until: ClassVar[float] = -math.inf
 
     @classmethod
     def configure(
@@ -216,6 +222,7 @@ class RedisLog(AbstractLog):
             "_shared_client": None,
             "_client_lock": threading.Lock(),
             "_last_warning": -math.inf,
+            "_down_until": -math.inf,
         }
         if client is not None:
             if url is not None:
@@ -307,10 +314,18 @@ class RedisLog(AbstractLog):
         digest = blake2b(_encode(cell).encode("utf-8"), digest_size=16).hexdigest()
         return f"{self.key_base}c:{digest}"
 
-    def _failed(self, exc: RedisError) -> None:
+    def _down(self) -> bool:
+        """Whether Redis failed less than :attr:`retry_after` seconds ago."""
+        return time.monotonic() < type(self)._down_until
+
+    def _failed(self, exc: RedisError | None) -> None:
+        """Handle a failure of Redis (*exc*; ``None`` when it was not asked,
+        having failed just before): fail open, or raise 503."""
         cls = type(self)
         now = time.monotonic()
-        if now - cls._last_warning >= cls.warn_every:
+        if exc is not None:
+            cls._down_until = now + cls.retry_after
+        if exc is not None and now - cls._last_warning >= cls.warn_every:
             cls._last_warning = now
             outcome = "requests go through uncounted" if self.fail_open else "503"
             logger.warning(
@@ -322,7 +337,8 @@ class RedisLog(AbstractLog):
             )
         if not self.fail_open:
             raise ServiceUnavailable(
-                "The service is temporarily unavailable; try again later."
+                "The service is temporarily unavailable; try again later.",
+                retry_after=max(1, math.ceil(cls.retry_after)),
             ) from exc
 
     def track(self, partitions: Mapping[str, Hashable]) -> HitCounts:
@@ -341,6 +357,9 @@ class RedisLog(AbstractLog):
             for combo in combos[1:]
         )
         payload = _encode(dict(partitions))
+        if self._down():
+            self._failed(None)
+            return {}
         try:
             if self.window is None:
                 keys.insert(0, self._history_key)
@@ -369,6 +388,9 @@ class RedisLog(AbstractLog):
         """
         _check_spec(partition_spec)
         key = self.cell_key(**partition_spec)
+        if self._down():
+            self._failed(None)
+            return 0
         try:
             if self.window is None:
                 value = self.get_client().get(key)
@@ -389,6 +411,9 @@ class RedisLog(AbstractLog):
             the log fails closed.
         """
         hits: list[tuple[float, str]] = []
+        if self._down():
+            self._failed(None)
+            return
         try:
             if self.window is None:
                 for item in reversed(

@@ -23,6 +23,10 @@ raises :class:`ImproperlyConfigured` naming the variable::
     $ FINDIG_WORKERS=many python manage.py check
     Error: FINDIG_WORKERS: expected an integer, got 'many'
 
+Apps that read settings of their own (with defaults of their own) convert
+their ``FINDIG_<NAME>`` variables the same way with
+:func:`convert_env_value`.
+
 Defaults (see the settings reference in the documentation):
 
 ``DEBUG`` = ``False``
@@ -131,6 +135,7 @@ __all__ = [
     "ENV_PREFIX",
     "ImproperlyConfigured",
     "LazySettings",
+    "convert_env_value",
     "settings",
 ]
 
@@ -280,6 +285,53 @@ def _setting_type(name: str, value: Any) -> tuple[type | None, bool]:
         if isinstance(value, kind):
             return kind, False
     return type(value), False
+
+
+def convert_env_value(
+    name: str, raw: str, default: Any, *, kind: type | None = None
+) -> Any:
+    """Convert the environment value of a setting the way Findig converts
+    its own ``FINDIG_<NAME>`` variables.
+
+    Apps that contribute settings of their own (read with a default when the
+    settings module leaves them out) use it so that ``FINDIG_<NAME>`` means
+    the same for their settings as for Findig's::
+
+        value = settings.get("MY_APP_TIMEOUT", MISSING)
+        if value is MISSING:
+            raw = os.environ.get(ENV_PREFIX + "MY_APP_TIMEOUT")
+            value = 30 if raw is None else convert_env_value(
+                "MY_APP_TIMEOUT", raw, 30
+            )
+
+    The value is converted to the type of *default* (see the module
+    documentation for the accepted forms of each type):
+
+    >>> convert_env_value("LOGIN_WINDOW", "600", 300)
+    600
+    >>> convert_env_value("AUTH_METHODS", "bearer,basic", ["basic"])
+    ['bearer', 'basic']
+    >>> convert_env_value("MY_APP_TIMEOUT", "", None, kind=int) is None
+    True
+
+    :param name: The setting's name, without the ``FINDIG_`` prefix (error
+        messages name the variable ``FINDIG_<NAME>``).
+    :param raw: The environment value.
+    :param default: The setting's default (or the settings module's value).
+        A ``None`` default makes the setting optional: an empty value then
+        means ``None``.
+    :param kind: The type to convert to, instead of the type of *default*
+        (needed when *default* is ``None``; without it, such a setting of
+        an app is a string, and one of Findig's has its documented type).
+    :returns: The converted value.
+    :raises ImproperlyConfigured: naming the variable, for a value that does
+        not convert, or a type that cannot be set from the environment.
+    """
+    if kind is None:
+        kind, optional = _setting_type(name, default)
+    else:
+        optional = default is None
+    return _convert(ENV_PREFIX + name, raw, kind, optional)
 
 
 def _default_base_dir(module: ModuleType | None) -> Path:

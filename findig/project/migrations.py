@@ -16,6 +16,10 @@ configuration is built from the settings and the app registry.
 - The version table (``alembic_version``, one row per applied branch head)
   lives in the connection's default schema (on PostgreSQL, the first schema
   of the ``search_path``).
+- A column whose type is a :class:`~sqlalchemy.types.TypeDecorator` (such
+  as :class:`findig.contrib.auth.models.UTCDateTime`) is rendered as the
+  type it decorates, with its arguments (``sa.DateTime(timezone=True)``):
+  a revision never imports the project's code, which may change or go.
 - :func:`makemigrations` compares the models with a *scratch* database
   (a temporary SQLite file, or a temporary PostgreSQL schema) built by
   applying every migration, so it needs neither an up-to-date database
@@ -50,6 +54,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import event, inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
 
 from .apps import AppConfig, apps
 from .conf import ImproperlyConfigured, settings
@@ -174,6 +179,8 @@ def run_environment() -> None:
         "render_as_batch": True,
         "compare_type": True,
     }
+    # Decorated column types are written as the types they decorate.
+    options["render_item"] = _render_item
     for name in ("include_object", "on_version_apply"):
         if attributes.get(name) is not None:
             options[name] = attributes[name]
@@ -198,6 +205,31 @@ def run_environment() -> None:
         context.run_migrations()
     if connection.in_transaction():
         connection.commit()
+
+
+def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Alembic's ``render_item`` hook: a column type that is a
+    :class:`~sqlalchemy.types.TypeDecorator` is rendered as its ``impl``
+    type (its arguments included); anything else as Alembic would (False).
+
+    Alembic would otherwise write the decorator's qualified name
+    (``findig.contrib.auth.models.UTCDateTime(...)``), which the revision
+    does not import.
+    """
+    if kind != "type" or not isinstance(obj, TypeDecorator):
+        return False
+    impl = obj.impl_instance
+    try:
+        # Alembic's own type rendering (dialect imports, variants, ARRAY...);
+        # it calls this hook again for an impl that is itself decorated.
+        from alembic.autogenerate.render import _repr_type
+    except ImportError:  # pragma: no cover - a future Alembic without it
+        module = type(impl).__module__
+        if not module.startswith("sqlalchemy."):
+            return False
+        prefix = autogen_context.opts.get("sqlalchemy_module_prefix") or "sa."
+        return f"{prefix}{impl!r}"
+    return str(_repr_type(impl, autogen_context))
 
 
 # -- tables and apps -----------------------------------------------------------

@@ -487,11 +487,9 @@ class DocumentBuilder:
 
     def _plan(self, resource: Any) -> Any:
         for validator in self.validators:
-            plan_for = getattr(validator, "_plan_for", None)
-            if plan_for is not None:
-                plan = plan_for(resource)
-                if plan is not None:
-                    return plan
+            rules = validator.rules_for(resource)
+            if rules is not None:
+                return rules
         return None
 
     def _request_body(self, route: Any, method: str) -> dict[str, Any] | None:
@@ -533,10 +531,10 @@ class DocumentBuilder:
     def _inherits(self, collection: Any) -> bool:
         """Whether a collection's validation rules are its item's."""
         for validator in self.validators:
-            rules = getattr(validator, "_rules", {})
-            if id(collection) in rules:
-                return False
-            if not getattr(validator, "include_collections", False):
+            rules = validator.rules_for(collection)
+            if rules is not None and rules.source is collection:
+                return False  # rules of its own
+            if not validator.include_collections:
                 return False
         return getattr(collection, "of", None) is not None
 
@@ -604,10 +602,16 @@ class DocumentBuilder:
             created["content"] = self._output_content(route, {"type": "object"})
             responses["201"] = created
         else:
+            done = self._output_content(route, {})
+            # An operation that returns nothing answers an empty text/plain
+            # body (see Dispatcher._respond): document that too.
+            done.setdefault(
+                "text/plain", {"schema": {"type": "string", "maxLength": 0}}
+            )
             responses["200"] = {
                 "description": "Done. The body holds what the operation returned, "
-                "if anything (it is empty otherwise).",
-                "content": self._output_content(route, {}),
+                "if anything (it is empty otherwise, as text/plain).",
+                "content": done,
             }
         if method in _BODY_METHODS:
             self._error(responses, "BadRequest")
@@ -646,10 +650,10 @@ class DocumentBuilder:
             self.schemes.append((protector, name, scheme))
 
     def _guard(self, protector: Any, resource: Any) -> list[frozenset[str]] | None:
-        guard = getattr(protector, "_guards", {}).get(id(resource))
-        if guard is None:
+        guards: list[frozenset[str]] | None = protector.guards(resource)
+        if guards is None:
             return None
-        return list(getattr(guard, "alternatives", [frozenset()])) or [frozenset()]
+        return guards or [frozenset()]
 
     def _scoped(self, resource: Any) -> bool:
         for protector, _, _ in self.schemes:
@@ -689,20 +693,19 @@ class DocumentBuilder:
         limits = [dict(limit) for limit in self.rate_limits.get(id(resource), ())]
         for counter in self.counters:
             window = _window_of(counter)
-            sources = [("app", getattr(counter, "_before", ()))]
-            tracked = getattr(counter, "_tracked", {}).get(id(resource))
-            if tracked is not None:
-                sources.append(("resource", getattr(tracked, "before", ())))
+            sources = [("app", counter.rules())]
+            if resource is not None:
+                sources.append(("resource", counter.rules(resource)))
             for scope, rules in sources:
                 for rule in rules:
-                    limit = _limit_of(rule)
+                    limit = rule.limit
                     if limit is None:
                         continue
                     entry: dict[str, Any] = {"limit": limit}
                     if window is not None:
                         entry["window"] = window
                     entry["scope"] = scope
-                    per = _partitions_of(rule)
+                    per = [str(name) for name in rule.partition_spec]
                     if per:
                         entry["per"] = per
                     if entry not in limits:
@@ -819,22 +822,6 @@ def _query_headers(spec: Any) -> dict[str, Any]:
         "schema": {"type": "integer", "minimum": 0},
     }
     return headers
-
-
-def _limit_of(rule: Any) -> int | None:
-    """The limit a counter rule enforces, if it is a limiter: a callback on
-    every hit after the n-th, without end (``every(1, after=n)``)."""
-    if getattr(rule, "every", None) != 1 or getattr(rule, "until", 0) is not None:
-        return None
-    first = getattr(rule, "first", None)
-    if not isinstance(first, int) or first < 1:
-        return None
-    return first - 1
-
-
-def _partitions_of(rule: Any) -> list[str]:
-    names = getattr(rule, "names", ())
-    return [str(name) for name in names]
 
 
 def _window_of(counter: Any) -> int | float | None:

@@ -16,7 +16,6 @@ import contextlib
 import copy
 import datetime
 import decimal
-import inspect
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -132,13 +131,6 @@ def _date_schema(formats: tuple[str, ...]) -> dict[str, Any]:
     return schema
 
 
-def _closure(func: Any) -> Mapping[str, Any]:
-    try:
-        return inspect.getclosurevars(func).nonlocals
-    except (TypeError, ValueError):  # pragma: no cover - not a function
-        return {}
-
-
 def field_schema(conv: Callable[[Any], Any] | None) -> dict[str, Any]:
     """The JSON Schema of the values a compiled validator converter accepts.
 
@@ -167,15 +159,17 @@ def field_schema(conv: Callable[[Any], Any] | None) -> dict[str, Any]:
         return {"type": "string", "format": "uuid"}
     if conv is decimal.Decimal:
         return {"type": ["number", "string"]}
-    qualname = getattr(conv, "__qualname__", "")
-    if qualname == "Validator.date.<locals>.convert":
-        formats = _closure(conv).get("formats")
-        if isinstance(formats, tuple) and formats:
-            return _date_schema(formats)
-    if qualname == "Validator.regex.<locals>.convert":
-        compiled = _closure(conv).get("compiled")
-        if isinstance(compiled, re.Pattern) and isinstance(compiled.pattern, str):
-            return {"type": "string", "pattern": f"^(?:{compiled.pattern})$"}
+    # Validator.date() and Validator.regex() converters say what they accept.
+    formats = getattr(conv, "formats", None)
+    if (
+        isinstance(formats, tuple)
+        and formats
+        and all(isinstance(fmt, str) for fmt in formats)
+    ):
+        return _date_schema(formats)
+    compiled = getattr(conv, "pattern", None)
+    if isinstance(compiled, re.Pattern) and isinstance(compiled.pattern, str):
+        return {"type": "string", "pattern": f"^(?:{compiled.pattern})$"}
     return {}
 
 

@@ -49,10 +49,12 @@ import time
 from abc import ABCMeta, abstractmethod
 from collections import deque
 from collections.abc import Callable, Generator, Hashable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from itertools import combinations
-from typing import TYPE_CHECKING, Any, Final
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ..context import current_state
 from ..resource import AbstractResource
@@ -61,7 +63,14 @@ from ._attach import AppTool
 if TYPE_CHECKING:
     from ..app import App
 
-__all__ = ["MAX_PARTITIONS", "AbstractLog", "Counter", "HitCounts", "MemoryLog"]
+__all__ = [
+    "MAX_PARTITIONS",
+    "AbstractLog",
+    "Counter",
+    "CounterRule",
+    "HitCounts",
+    "MemoryLog",
+]
 
 logger = logging.getLogger("findig.counter")
 
@@ -356,6 +365,45 @@ class _Rule:
 
     def fire(self, partitions: Mapping[str, Any]) -> None:
         self.callback(**{name: partitions[name] for name in self.names})
+
+    def view(self) -> CounterRule:
+        fixed = dict(self.fixed)
+        spec = {name: fixed.get(name, ANY) for name in self.names}
+        return CounterRule(
+            self.callback, self.every, self.first, self.until, MappingProxyType(spec)
+        )
+
+
+@dataclass(frozen=True)
+class CounterRule:
+    """A callback registered on a :class:`Counter`, as
+    :meth:`Counter.rules` reports it (read-only)."""
+
+    #: The function called.
+    callback: Callable[..., Any]
+    #: It is called on every *every*-th hit...
+    every: int
+    #: ... from this hit on (the count of the first hit it is called on)...
+    first: int
+    #: ... up to this hit (``None``: without end).
+    until: int | None
+    #: The partition spec it was registered with, in order: partition name
+    #: to group, or :attr:`Counter.any`.
+    partition_spec: Mapping[str, Any]
+
+    @property
+    def limit(self) -> int | None:
+        """The number of hits allowed before the callback is called on every
+        further one (``every(1, after=limit)``, the shape of a rate limiter),
+        or ``None`` for a rule of any other shape.
+
+        >>> CounterRule(print, every=1, first=101, until=None,
+        ...             partition_spec={}).limit
+        100
+        """
+        if self.every != 1 or self.until is not None or self.first < 1:
+            return None
+        return self.first - 1
 
 
 class _Tracked:
@@ -708,6 +756,44 @@ class Counter(AppTool):
         return self._register(
             "after", False, 1, callback, n - 1, n, resource, partition_spec
         )
+
+    def rules(
+        self,
+        resource: AbstractResource | None = None,
+        when: Literal["before", "after"] = "before",
+    ) -> list[CounterRule]:
+        """The callbacks registered on the counter, for introspection
+        (documentation tools).
+
+        >>> from findig import App
+        >>> counter = Counter(App(), duration=60)
+        >>> _ = counter.partition("ip", lambda request: request.remote_addr)
+        >>> @counter.every(1, after=100, ip=counter.any)
+        ... def too_many(ip):
+        ...     pass
+        >>> [(rule.callback.__name__, rule.limit, list(rule.partition_spec))
+        ...  for rule in counter.rules()]
+        [('too_many', 100, ['ip'])]
+
+        :param resource: A resource: its own callbacks (registered with
+            ``resource=``; asking does not start tracking it); ``None``
+            (the default): the app-wide ones.
+        :param when: ``"before"`` (the default): the callbacks of
+            :meth:`every` and :meth:`at`, which run before the resource;
+            ``"after"``: those of :meth:`after_every` and :meth:`after`.
+        :returns: A :class:`CounterRule` for each, in registration order.
+        :raises ValueError: for another *when*.
+        """
+        if when not in ("before", "after"):
+            raise ValueError(f"when must be 'before' or 'after', not {when!r}")
+        if resource is None:
+            rules = self._before if when == "before" else self._after
+        else:
+            entry = self._tracked.get(id(resource))
+            if entry is None:
+                return []
+            rules = entry.before if when == "before" else entry.after
+        return [rule.view() for rule in rules]
 
     def hits(self, resource: AbstractResource | None = None) -> AbstractLog:
         """Get the hits that have been recorded by the counter.

@@ -53,6 +53,8 @@ import datetime
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar, overload
 
 from werkzeug.exceptions import BadRequest
@@ -76,6 +78,7 @@ __all__ = [
     "MissingFields",
     "UnexpectedFields",
     "ValidationFailed",
+    "ValidationRules",
     "Validator",
 ]
 
@@ -87,6 +90,10 @@ _VALIDATED_METHODS = frozenset({"PUT", "POST", "PATCH"})
 #: How many field names an error description lists before it abridges.
 _DESCRIBED_FIELDS = 10
 _DESCRIBED_NAME_LENGTH = 64
+#: The most field names (and the longest) an error's ``error_info`` lists:
+#: an error body never echoes a large input back.
+_LISTED_FIELDS = 50
+_LISTED_NAME_LENGTH = 128
 
 
 # -- errors -----------------------------------------------------------------
@@ -166,11 +173,18 @@ class ValidationFailed(BadRequest):
         super().__init__(description)
         #: Structured details of the failure, sent by the JSON application
         #: as the ``"error"`` member of the error body:
-        #: ``{"type": ..., "fields": [...]}``.
+        #: ``{"type": ..., "fields": [...]}``. The list is bounded: at most
+        #: 50 names of at most 128 characters; ``"more"`` then counts the
+        #: fields left out.
+        listed = [f for f in self.fields if len(str(f)) <= _LISTED_NAME_LENGTH][
+            :_LISTED_FIELDS
+        ]
         self.error_info: dict[str, Any] = {
             "type": error_type or self.default_error_type,
-            "fields": list(self.fields),
+            "fields": listed,
         }
+        if len(listed) < len(self.fields):
+            self.error_info["more"] = len(self.fields) - len(listed)
 
     @property
     def status(self) -> int:
@@ -428,6 +442,29 @@ class _Plan:
         self.allowed = allowed
         self.required = required
         self.strip_extra = strip_extra
+
+
+@dataclass(frozen=True)
+class ValidationRules:
+    """The rules a :class:`Validator` applies to one resource's input, as
+    :meth:`Validator.rules_for` reports them (read-only)."""
+
+    #: The converter of each field (the app-wide ones of
+    #: :meth:`Validator.enforce_all` included), as compiled: a string
+    #: specification becomes a callable, ``int`` a strict integer converter.
+    converters: Mapping[str, Callable[[Any], Any]]
+    #: The fields accepted (:meth:`Validator.restrict`), or ``None`` when
+    #: any field is.
+    allowed: frozenset[str] | None
+    #: The fields that must be present.
+    required: frozenset[str]
+    #: Whether fields outside :attr:`allowed` are dropped (``True``) or
+    #: refused with :class:`UnexpectedFields`.
+    strip_extra: bool
+    #: The resource the rules were registered for: the one asked about, or,
+    #: for a collection that takes its item's rules (``include_collections``),
+    #: that item resource; ``None`` when only app-wide rules apply.
+    source: Any
 
 
 def _parse_field(field: str) -> tuple[str, bool]:
@@ -793,8 +830,45 @@ class Validator(AppTool):
 
     # -- validating -----------------------------------------------------------
 
-    def _plan_for(self, resource: Any) -> _Plan | None:
-        """Combine the rules that apply to *resource* (None: no rules)."""
+    def rules_for(self, resource: Any) -> ValidationRules | None:
+        """The rules the validator applies to the input of a resource, for
+        introspection (documentation tools).
+
+        >>> from findig import App
+        >>> app = App()
+        >>> validator = Validator(app)
+        >>> @validator.enforce(price="int(min=0)")
+        ... @validator.restrict("*name", "price")
+        ... @app.route("/items/<int:id>")
+        ... def item(id):
+        ...     return {}
+        >>> rules = validator.rules_for(item)
+        >>> sorted(rules.allowed), sorted(rules.required), sorted(rules.converters)
+        (['name', 'price'], ['name'], ['price'])
+        >>> rules.strip_extra, rules.source is item
+        (True, True)
+
+        :param resource: A resource.
+        :returns: A :class:`ValidationRules` combining the resource's own
+            rules (or, for a collection without rules of its own, its item
+            resource's when ``include_collections`` is on) with the app-wide
+            ones; ``None`` when no rule applies (the input is not touched).
+        """
+        own = self._own_rules(resource)
+        plan = self._combine(own)
+        if plan is None:
+            return None
+        return ValidationRules(
+            converters=MappingProxyType(dict(plan.converters)),
+            allowed=plan.allowed,
+            required=plan.required,
+            strip_extra=plan.strip_extra,
+            source=None if own is None else own.resource,
+        )
+
+    def _own_rules(self, resource: Any) -> _Rules | None:
+        """The rules registered for *resource*, or inherited from its item
+        resource if it is a collection (None: no rules of its own)."""
         own = self._rules.get(id(resource))
         if own is None and self.include_collections:
             item, seen = resource, {id(resource)}
@@ -806,6 +880,13 @@ class Validator(AppTool):
                 own = self._rules.get(id(item))
                 if own is not None:
                     break
+        return own
+
+    def _plan_for(self, resource: Any) -> _Plan | None:
+        """Combine the rules that apply to *resource* (None: no rules)."""
+        return self._combine(self._own_rules(resource))
+
+    def _combine(self, own: _Rules | None) -> _Plan | None:
         converters = dict(self._global.converters)
         allowed: frozenset[str] | None = None
         required: frozenset[str] = frozenset()
@@ -915,7 +996,8 @@ class Validator(AppTool):
             passed in, the generated function tries each format in order
             until one of them works on the field (or until there are no
             formats left to try).
-        :returns: A converter of strings to :class:`datetime.datetime`.
+        :returns: A converter of strings to :class:`datetime.datetime`. Its
+            ``formats`` attribute is the tuple of *formats*.
         :raises TypeError: if no format is given.
 
         Example:
@@ -932,6 +1014,8 @@ class Validator(AppTool):
         datetime.datetime(2015, 7, 17, 0, 0)
         >>> func("2015-07-17 09:00:00+0000")
         datetime.datetime(2015, 7, 17, 9, 0, tzinfo=datetime.timezone.utc)
+        >>> func.formats
+        ('%Y-%m-%d %H:%M:%S%z', '%Y-%m-%d')
         """  # noqa: E501 - the doctest output is one line
         if not formats:
             raise TypeError("Validator.date() needs at least one format")
@@ -955,6 +1039,8 @@ class Validator(AppTool):
                 + ", ".join(repr(f) for f in formats)
             )
 
+        # For introspection (documentation tools): the formats tried.
+        convert.formats = formats  # type: ignore[attr-defined]
         return convert
 
     @staticmethod
@@ -972,11 +1058,14 @@ class Validator(AppTool):
             backslash substitution (:meth:`re.Match.expand`); otherwise the
             value is returned as it is.
         :returns: A converter; it raises :class:`ValueError` for a value
-            that does not match.
+            that does not match. Its ``pattern`` attribute is the compiled
+            expression (a :class:`re.Pattern`).
 
         >>> func = Validator.regex("boy")
         >>> func("boy")
         'boy'
+        >>> func.pattern
+        re.compile('boy')
         >>> func("That boy")
         Traceback (most recent call last):
           ...
@@ -1009,4 +1098,6 @@ class Validator(AppTool):
                 return value
             return match.expand(template)
 
+        # For introspection (documentation tools): the compiled expression.
+        convert.pattern = compiled  # type: ignore[attr-defined]
         return convert

@@ -3,7 +3,6 @@ real subprocesses)."""
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import socket
@@ -61,7 +60,7 @@ def test_startproject_renders_the_template(run_cli, tmp_path, clean_settings):
         assert "{{" not in source, path
 
 
-def test_startproject_with_auth_suggests_settings(run_cli, tmp_path, clean_settings):
+def test_startproject_with_auth_writes_its_settings(run_cli, tmp_path, clean_settings):
     from findig.contrib.auth.conf import DEFAULTS
 
     target = tmp_path / "out"
@@ -69,19 +68,23 @@ def test_startproject_with_auth_suggests_settings(run_cli, tmp_path, clean_setti
     assert result.exit_code == 0, result.output
     text = (target / "authed_site_xyz" / "settings.py").read_text()
     assert '    "findig.contrib.auth",\n' in text
-    # Commented out, with the auth app's defaults as values.
-    suggested = {}
-    for line in text.splitlines():
-        for name in ("AUTH_PUBLIC_PATHS", "LOGIN_MAX_ATTEMPTS", "LOGIN_WINDOW"):
-            if line.startswith(f"# {name} = "):
-                suggested[name] = ast.literal_eval(line.split(" = ", 1)[1])
-    assert suggested == {
-        name: DEFAULTS[name]
-        for name in ("AUTH_PUBLIC_PATHS", "LOGIN_MAX_ATTEMPTS", "LOGIN_WINDOW")
-    }
+    names = ("AUTH_PUBLIC_PATHS", "LOGIN_MAX_ATTEMPTS", "LOGIN_WINDOW")
+    # Set (at the auth app's defaults), under comments that explain them.
+    lines = text.splitlines()
+    for name in ("AUTH_PUBLIC_PATHS", "LOGIN_MAX_ATTEMPTS"):
+        (index,) = [i for i, line in enumerate(lines) if line.startswith(f"{name} =")]
+        assert lines[index - 1].startswith("# "), name
+    comments = "\n".join(line for line in lines if line.startswith("#"))
+    assert "LOGIN_WINDOW seconds" in comments and "@public" in comments
     namespace: dict[str, object] = {"__file__": str(target / "settings.py")}
     exec(compile(text, "settings.py", "exec"), namespace)
-    assert "LOGIN_WINDOW" not in namespace and "AUTH_PUBLIC_PATHS" not in namespace
+    assert {name: namespace[name] for name in names} == {
+        name: DEFAULTS[name] for name in names
+    }
+    # Nothing earlier in the file suggests a value these assignments hide.
+    first = text.index("AUTH_PUBLIC_PATHS = []")
+    assert "\nAUTH_PUBLIC_PATHS" not in text[:first]
+    assert "# AUTH_PUBLIC_PATHS =" not in text[: text.index("INSTALLED_APPS")]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from findig.project.conf import DEFAULTS, ImproperlyConfigured, settings
+from findig.project.conf import (
+    DEFAULTS,
+    ImproperlyConfigured,
+    convert_env_value,
+    settings,
+)
 
 
 def test_defaults_without_a_module(clean_settings, tmp_path, monkeypatch):
@@ -97,6 +102,38 @@ def test_bad_environment_values_name_the_variable(
     settings.reset()
     with pytest.raises(ImproperlyConfigured, match=message):
         settings.DEBUG  # noqa: B018 - loading fails as a whole
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "default", "kind", "expected"),
+    [
+        ("APP_LIMIT", "7", 5, None, 7),
+        ("APP_RATIO", "0.5", 1.0, None, 0.5),
+        ("APP_ON", "off", True, None, False),
+        ("APP_NAMES", "a, b", ["x"], None, ["a", "b"]),
+        ("APP_NAMES", '["a", 1]', ("x",), None, ("a", 1)),
+        ("APP_OPTIONS", '{"k": 1}', {}, None, {"k": 1}),
+        ("APP_URL", "redis://h/0", None, None, "redis://h/0"),
+        ("APP_URL", "", None, None, None),
+        ("APP_TIMEOUT", "30", None, int, 30),
+        ("APP_TIMEOUT", " ", None, int, None),
+        # Findig's own optional settings keep their documented type.
+        ("JSON_INDENT", "4", None, None, 4),
+    ],
+)
+def test_convert_env_value_types_like_findig_settings(
+    name, raw, default, kind, expected
+):
+    value = convert_env_value(name, raw, default, kind=kind)
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+def test_convert_env_value_names_the_variable():
+    with pytest.raises(ImproperlyConfigured, match="FINDIG_APP_LIMIT: expected an i"):
+        convert_env_value("APP_LIMIT", "lots", 5)
+    with pytest.raises(ImproperlyConfigured, match="FINDIG_APP_SET: the setting hol"):
+        convert_env_value("APP_SET", "a", frozenset())
 
 
 def test_environment_only_overrides_known_settings(make_project, monkeypatch):

@@ -249,3 +249,69 @@ def test_empty_revision_and_fake(make_project, notes_app, run_cli):
     # Recorded as applied, but nothing ran.
     assert pending_migrations() == []
     assert f"notes_{project.suffix}" not in _tables()
+
+
+DECORATED = """
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from findig.contrib.auth.models import UTCDateTime
+from findig.project.db import Model
+
+
+class Trimmed(TypeDecorator):
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else value.strip()
+
+
+class Money(TypeDecorator):
+    impl = Numeric(12, 2)
+    cache_ok = True
+
+
+class Event{suffix}(Model):
+    __tablename__ = "events_{suffix}"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    title: Mapped[str] = mapped_column(Trimmed(40))
+    price: Mapped[Decimal | None] = mapped_column(Money())
+"""
+
+
+def test_type_decorators_render_as_their_implementation(
+    make_project, run_cli, database_url
+):
+    # Imported before the app's models, so that the auth app's own tables
+    # (defined by that module) are not taken for this app's.
+    import findig.contrib.auth.models  # noqa: F401
+
+    project = make_project(
+        apps={"events": {"models.py": DECORATED}}, database_url=database_url
+    )
+    label = project.app_name("events")
+    table = f"events_{project.suffix}"
+    result = run_cli("makemigrations")
+    assert result.exit_code == 0, result.output
+    source = (project.root / label / "migrations" / "0001_initial.py").read_text()
+    body = source.split("def upgrade")[1]
+    # The columns' database types, with their arguments; never the
+    # decorators' (module-qualified, unimported) names.
+    assert "sa.Column('at', sa.DateTime(timezone=True), nullable=False)" in body
+    assert "sa.Column('title', sa.String(length=40), nullable=False)" in body
+    assert "sa.Column('price', sa.Numeric(precision=12, scale=2)" in body
+    for name in ("UTCDateTime", "Trimmed", "Money", "findig.", f"{label}.models"):
+        assert name not in body, name
+    # The revision runs, and the models then match it.
+    result = run_cli("migrate")
+    assert result.exit_code == 0, result.output
+    assert {"id", "at", "title", "price"} <= set(_columns(table))
+    result = run_cli("makemigrations", "--check")
+    assert result.exit_code == 0, result.output

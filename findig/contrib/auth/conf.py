@@ -21,7 +21,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from findig.project.conf import ENV_PREFIX, ImproperlyConfigured, settings
+from findig.project.conf import (
+    ENV_PREFIX,
+    ImproperlyConfigured,
+    convert_env_value,
+    settings,
+)
 
 __all__ = ["DEFAULTS", "METHODS", "AuthSettings", "get_setting", "load_settings"]
 
@@ -72,10 +77,7 @@ def get_setting(name: str) -> Any:
         return copy.deepcopy(default)
     # The project layer's conversion of environment values (typed like the
     # default), so that FINDIG_<NAME> means the same for every setting.
-    from findig.project.conf import _convert, _setting_type
-
-    kind, optional = _setting_type(name, default)
-    return _convert(ENV_PREFIX + name, raw, kind, optional)
+    return convert_env_value(name, raw, default)
 
 
 @dataclass(frozen=True)

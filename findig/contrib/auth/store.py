@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from .conf import load_settings
@@ -351,8 +352,21 @@ def check_token(session: Session, token: str, *, touch: bool = True) -> TokenChe
         record.last_used_at is None
         or (now - record.last_used_at).total_seconds() >= TOUCH_INTERVAL
     ):
-        record.last_used_at = now
+        _touch(session, record, now)
     return TokenCheck(True, "", record, user, scopes)
+
+
+def _touch(session: Session, record: Token, now: datetime) -> None:
+    """Set the token's ``last_used_at``, at once and in a savepoint: it is
+    bookkeeping, so a database too busy to take the write (SQLite refuses at
+    once to turn a read transaction into a write while another connection
+    writes) leaves it as it was instead of failing the request."""
+    try:
+        with session.begin_nested():
+            record.last_used_at = now
+            session.flush()
+    except OperationalError:
+        pass  # the savepoint was rolled back; the next use tries again
 
 
 def revoke_token(session: Session, token: str) -> Token | None:

@@ -20,17 +20,23 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _VARIABLE = re.compile(r"\{\{ (\w+) \}\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DEFAULT_APP = "items"
-# Appended to the generated settings when the auth app is included.
+# Appended to the generated settings when the auth app is included: the
+# auth app's settings a project most often changes, at their defaults.
 _AUTH_SETTINGS = """
 # findig.contrib.auth: every resource needs authentication, except those
-# marked @public and the URL rules (as routed; "*" patterns allowed) listed
-# here. The health check is always public.
-# AUTH_PUBLIC_PATHS = []
+# marked @public and those whose URL rule (as routed, "*" patterns allowed)
+# is listed here; the health check is always public. For example, to serve
+# the OpenAPI document and its page to anyone:
+# AUTH_PUBLIC_PATHS = ["/openapi.json", "/docs", "/docs/*"]
+AUTH_PUBLIC_PATHS = []
 
-# Failed password logins allowed for a user name within LOGIN_WINDOW seconds;
-# further attempts are refused (429) until the window has passed.
-# LOGIN_MAX_ATTEMPTS = 5
-# LOGIN_WINDOW = 300
+# Brute-force protection of password logins (POST /auth/token, Basic):
+# at most LOGIN_MAX_ATTEMPTS failed logins per user name within
+# LOGIN_WINDOW seconds; further attempts are refused (429, Retry-After)
+# until the window has passed. Counted in Redis when REDIS_URL is set (all
+# processes together), else by each process on its own.
+LOGIN_MAX_ATTEMPTS = 5
+LOGIN_WINDOW = 300
 """
 
 

@@ -19,8 +19,9 @@ import binascii
 import hashlib
 import hmac
 import re
+import sys
 from abc import ABCMeta, abstractmethod
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from werkzeug.exceptions import Forbidden, Unauthorized
@@ -58,6 +59,19 @@ _MAX_BASIC_HEADER = 4096
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _REALM = re.compile(r"[\x20-\x7e]*")
+
+# Strict base64 (RFC 4648 alphabet and padding, nothing else): what
+# ``base64.b64decode(data, validate=True)`` does, without its wrapping, from
+# Python 3.11 on (Any: typeshed has no strict_mode for 3.10).
+_STRICT_BASE64 = sys.version_info >= (3, 11)
+_a2b_base64: Any = binascii.a2b_base64
+
+#: Normalized scopes of the grants seen, by the scope items a gatekeeper
+#: returned (a tuple or frozenset of them): tokens of a user share their
+#: scopes, so most requests look them up instead of normalizing them.
+_SCOPES_CACHE: dict[Any, frozenset[str]] = {}
+_SCOPES_CACHE_SIZE = 1024
+_SCOPES_CACHED_ITEMS = 64
 
 
 def compare_secrets(a: str | bytes, b: str | bytes) -> bool:
@@ -181,46 +195,71 @@ class _Grant:
     def scopes(self) -> frozenset[str]:
         scopes = self._scopes
         if scopes is None:
-            raw = self.gatekeeper.get_scopes(self.grant)
-            if raw is scopeutil.ANY:
-                scopes = scopeutil.ANY
-            else:
-                _check_iterable(raw)
-                items: set[str] = set()
-                for item in raw:
-                    # Malformed items are dropped: they grant nothing.
-                    expanded = _expand(item, "r") if isinstance(item, str) else None
-                    if expanded is not None:
-                        items.update(expanded)
-                scopes = frozenset(items)
-            self._scopes = scopes
+            scopes = self._scopes = _normalized(self.gatekeeper.get_scopes(self.grant))
         return scopes
 
 
-#: For each method, the alternatives of a guard; for each alternative, the
-#: normalized items it needs; for each item, the grants that cover it.
-_Checks = tuple[tuple[tuple[str, ...], ...], ...]
+def _normalize(items: Iterable[Any]) -> frozenset[str]:
+    normalized: set[str] = set()
+    for item in items:
+        # Malformed items are dropped: they grant nothing.
+        expanded = _expand(item, "r") if isinstance(item, str) else None
+        if expanded is not None:
+            normalized.update(expanded)
+    return frozenset(normalized)
+
+
+def _normalized(raw: Any) -> frozenset[str]:
+    """The normalized scope items of what a gatekeeper's ``get_scopes``
+    returned, cached per tuple (or frozenset) of items."""
+    if raw is scopeutil.ANY:
+        return scopeutil.ANY
+    kind = type(raw)
+    key: tuple[Any, ...] | frozenset[Any]
+    if kind is list:
+        key = tuple(raw)
+    elif kind is tuple or kind is frozenset:
+        key = raw
+    else:
+        _check_iterable(raw)
+        # A set (its order varies), or an iterator, say: read it once.
+        key = frozenset(raw) if isinstance(raw, (set, frozenset)) else tuple(raw)
+    try:
+        scopes = _SCOPES_CACHE.get(key)
+    except TypeError:  # an unhashable (and so malformed) item
+        return _normalize(key)
+    if scopes is None:
+        scopes = _normalize(key)
+        if len(key) <= _SCOPES_CACHED_ITEMS:
+            if len(_SCOPES_CACHE) >= _SCOPES_CACHE_SIZE:
+                _SCOPES_CACHE.clear()
+            _SCOPES_CACHE[key] = scopes
+    return scopes
+
+
+#: What a request method needs on a guarded resource: the alternatives of
+#: the guard; for each alternative, the normalized items it needs; for each
+#: item, the grants that cover it. ``None``: any authenticated request.
+_Checks = tuple[tuple[tuple[str, ...], ...], ...] | None
 
 
 class _Guard:
     """What guarding one resource means, precomputed at registration."""
 
-    __slots__ = ("alternatives", "checks", "open", "other", "resource")
+    __slots__ = ("alternatives", "checks", "other", "resource")
 
     def __init__(self, resource: AbstractResource) -> None:
         # Holding the resource keeps its id() unique while it is guarded.
         self.resource = resource
         self.alternatives: list[frozenset[str]] = []
-        self.open = False
+        #: The checks of each method, and of any other method.
         self.checks: dict[str, _Checks] = {}
-        self.other: _Checks = ()
+        self.other: _Checks = None
 
     def add(self, scopes: frozenset[str], sep: str | None) -> None:
         if scopes in self.alternatives:
             return
         self.alternatives.append(scopes)
-        # A guard without scopes lets any authenticated request through.
-        self.open = any(not alt for alt in self.alternatives)
         self.checks = {
             method: self._compile(perms, sep)
             for method, perms in _METHOD_PERMISSIONS.items()
@@ -228,6 +267,9 @@ class _Guard:
         self.other = self._compile(_OTHER_PERMISSIONS, sep)
 
     def _compile(self, perms: str, sep: str | None) -> _Checks:
+        if any(not alt for alt in self.alternatives):
+            # A guard without scopes lets any authenticated request through.
+            return None
         return tuple(
             tuple(
                 _candidates(f"{name}+{perm}", sep)
@@ -344,23 +386,25 @@ class Protector(AppTool):
         guards = self._guards
         authorize = self._authorize
 
-        def hook() -> Generator[_Grant | None, None, None]:
+        def hook() -> _Grant | None:
             state: Any = current_state()
-            # PERF: an unguarded resource (or no resource: a 404 is coming)
-            # costs this one dictionary lookup.
             guard = guards.get(id(state.resource))
             if guard is None:
-                yield None
-                return
+                return None  # a mock route's resource, not guarded
             method = state.request.method
             if method == "OPTIONS":
-                yield None
-                return
-            yield authorize(guard, method)
+                return None
+            return authorize(guard.checks.get(method, guard.other))
 
-        # The app sets ctx.<hook name> to the value yielded: the grant.
+        def guarded(resource: Any) -> bool:
+            return id(resource) in guards
+
+        # The app sets ctx.<hook name> to the value returned: the grant.
+        # PERF: a plain hook, run only for the routes of guarded resources
+        # (decided when the app freezes, after every guard() call); the
+        # others never call it, and read None as its value.
         hook.__name__ = hook.__qualname__ = self._key
-        app.context(hook)
+        app.context(hook, applies_to=guarded, plain=True)
         self._apps.append(app)
 
     def guard(self, *args: Any) -> Any:
@@ -444,6 +488,34 @@ class Protector(AppTool):
         self._guards[id(resource)] = guard
         return resource
 
+    def guards(self, resource: Any) -> list[frozenset[str]] | None:
+        """The guards of a resource, for introspection (documentation tools).
+
+        >>> from findig import App
+        >>> app = App()
+        >>> @app.route("/tasks")
+        ... def tasks():
+        ...     return []
+        >>> protector = Protector(app)
+        >>> protector.guards(tasks) is None
+        True
+        >>> _ = protector.guard(tasks, "tasks", "admin")
+        >>> _ = protector.guard(tasks)
+        >>> [sorted(scopes) for scopes in protector.guards(tasks)]
+        [['admin', 'tasks'], []]
+
+        :param resource: A resource.
+        :returns: ``None`` if the protector does not guard *resource*;
+            otherwise the scopes of each :meth:`guard` call for it, in
+            order (a request is let through when its grant covers all the
+            scopes of any one of them; an empty set: any authenticated
+            request). A new list each time.
+        """
+        guard = self._guards.get(id(resource))
+        if guard is None:
+            return None
+        return list(guard.alternatives)
+
     def _check_scope(self, scope: Any) -> str:
         if not isinstance(scope, str):
             raise TypeError(f"A resource scope must be a string, not {scope!r}")
@@ -465,7 +537,7 @@ class Protector(AppTool):
 
     # -- requests ---------------------------------------------------------
 
-    def _authorize(self, guard: _Guard, method: str) -> _Grant:
+    def _authorize(self, checks: _Checks) -> _Grant:
         gatekeeper = self.gatekeeper
         try:
             grant = gatekeeper.check_auth()
@@ -477,12 +549,12 @@ class Protector(AppTool):
                 exc.www_authenticate = cast(Any, [gatekeeper.challenge])
             raise
         record = _Grant(gatekeeper, grant)
-        if guard.open:
+        if checks is None:
             return record
-        granted = record.scopes
+        granted = record._scopes = _normalized(gatekeeper.get_scopes(grant))
         if _ANY_ITEM in granted:
             return record
-        for alternative in guard.checks.get(method, guard.other):
+        for alternative in checks:
             for candidates in alternative:
                 for candidate in candidates:
                     if candidate in granted:
@@ -569,12 +641,17 @@ def _parse_basic(header: str | None) -> tuple[str, str] | None:
     if scheme.lower() != "basic":
         return None
     try:
-        decoded = base64.b64decode(param.strip().encode("ascii"), validate=True)
+        data = param.strip().encode("ascii")
+        if _STRICT_BASE64:
+            decoded = _a2b_base64(data, strict_mode=True)
+        else:  # pragma: no cover - Python 3.10
+            decoded = base64.b64decode(data, validate=True)
         text = decoded.decode("utf-8")
     except (UnicodeError, binascii.Error, ValueError):
         return None
     username, colon, password = text.partition(":")
-    if not colon or _CONTROL.search(text):
+    # (isprintable() first: quicker, and true only without control characters)
+    if not colon or (not text.isprintable() and _CONTROL.search(text)):
         return None
     return username, password
 
