@@ -143,14 +143,20 @@ class Request(_WerkzeugRequest):
         return state.dispatcher.pre_processor(data)
 
     def _read_body(self) -> bytes:
-        """Read (and cache) the body, refusing one over the limit with 413
-        and one that cannot be read (a malformed chunked body) with 400."""
+        """Read (and cache) the body, refusing one over the limit with 413,
+        and with 400 one that cannot be read (a malformed chunked body) or
+        that ends before its ``Content-Length`` (the client went away)."""
         try:
             body = self.get_data(cache=True)
+            length = self.content_length
+            if length is not None and len(body) < length:
+                # A server that marks its input terminated (gunicorn) hands
+                # over what arrived; werkzeug only checks unterminated input.
+                raise BadRequest("The request body ended before its length.")
             limit = self.max_content_length
             if (
                 limit is not None
-                and self.content_length is None
+                and length is None
                 and len(body) >= limit
                 and self.environ["wsgi.input"].read(1)
             ):

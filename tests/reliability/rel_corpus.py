@@ -30,13 +30,6 @@ _CLOSE = b"Connection: close\r\n\r\n"
 #: The largest request body (Findig's Request.max_content_length).
 LIMIT = 10 * 1024 * 1024
 
-# A known bug of the core (findig/wrappers.py), seen through gunicorn, which
-# sets wsgi.input_terminated and so leaves body framing to the app:
-TRUNCATED_BODY_BUG = (
-    "core bug: a body shorter than its Content-Length (the client closed "
-    "early) is taken as complete; Request should check the length read"
-)
-
 
 @dataclass
 class Case:
@@ -58,7 +51,6 @@ class Case:
     :param shutdown: For wire cases: half-close after sending (truncation).
     :param environ: For WSGI cases: environ overrides.
     :param explode: For WSGI cases: reading the body fails the test.
-    :param xfail_wire: A known bug seen through gunicorn (a strict xfail).
     """
 
     name: str
@@ -77,8 +69,6 @@ class Case:
     environ: dict[str, str] = field(default_factory=dict)
     explode: bool = False
     timeout: float = 10.0
-    #: A known bug over the wire (gunicorn): the reason, for a strict xfail.
-    xfail_wire: str | None = None
 
     def wire_bytes(self) -> bytes:
         """The request as sent over the wire."""
@@ -420,7 +410,6 @@ def _limits() -> Iterator[Case]:
         shutdown=True,
         where="wire",
         expect=frozenset({400}),
-        xfail_wire=TRUNCATED_BODY_BUG,
     )
 
 

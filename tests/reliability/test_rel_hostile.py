@@ -163,17 +163,7 @@ def test_wsgi(case: Case, wsgi_app: tuple[Any, Calls]) -> None:
 
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(
-            c,
-            id=c.name,
-            marks=[pytest.mark.xfail(strict=True, reason=c.xfail_wire)]
-            if c.xfail_wire
-            else [],
-        )
-        for c in CASES
-        if c.where != "wsgi"
-    ],
+    [pytest.param(c, id=c.name) for c in CASES if c.where != "wsgi"],
 )
 def test_gunicorn(case: Case, server: tuple[Gunicorn, Calls]) -> None:
     gunicorn, calls = server
