@@ -36,11 +36,15 @@ _RULE_VARIABLE = re.compile(
     r"<(?:[a-zA-Z_][a-zA-Z0-9_]*(?:\(.*?\))?:)?([a-zA-Z_][a-zA-Z0-9_]*)>"
 )
 _NOT_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]+")
+#: A key of an OpenAPI Responses Object: a status code, a range of them
+#: (``4XX``) or ``default``.
+_STATUS_KEY = re.compile(r"[1-5](?:[0-9][0-9]|XX)|default")
 
 #: The most security requirement alternatives listed for one operation
 #: (several protectors guarding one resource multiply their alternatives).
 _MAX_REQUIREMENTS = 64
 
+_RESPONSES_REF = "#/components/responses/"
 _JSON_MIME = "application/json"
 _PROBLEM_MIME = "application/problem+json"
 
@@ -210,6 +214,64 @@ def _docstring(resource: Any) -> tuple[str | None, str | None]:
     return summary.strip() or None, rest.strip() or None
 
 
+def declared_responses(resource: Any) -> dict[str, dict[str, Any]]:
+    """The responses a resource declares in its ``openapi_responses``
+    attribute, checked and normalised: method → status → a copy of the
+    Response Object (or ``None``, which removes a generated response).
+
+    :raises ValueError: naming the resource, for a malformed declaration.
+    """
+    declared = getattr(resource, "openapi_responses", None)
+    if declared is None:
+        return {}
+    where = f"openapi_responses of resource {getattr(resource, 'name', resource)!r}"
+    if not isinstance(declared, Mapping):
+        raise ValueError(
+            f"{where} must map HTTP methods to {{status: Response Object}} "
+            f"mappings, not {declared!r}"
+        )
+    normalised: dict[str, dict[str, Any]] = {}
+    for method, responses in declared.items():
+        name = method.upper() if isinstance(method, str) else method
+        if name not in _METHODS:
+            raise ValueError(
+                f"{where}: {method!r} is not one of the documented methods "
+                f"({', '.join(_METHODS)})"
+            )
+        if not isinstance(responses, Mapping):
+            raise ValueError(
+                f"{where}: the responses of {name} must be a mapping of status "
+                f"to Response Object, not {responses!r}"
+            )
+        checked: dict[str, Any] = {}
+        for status, response in responses.items():
+            key = status.upper() if isinstance(status, str) else status
+            if isinstance(key, int) and not isinstance(key, bool):
+                key = str(key)
+            if key == "DEFAULT":
+                key = "default"
+            if not isinstance(key, str) or not _STATUS_KEY.fullmatch(key):
+                raise ValueError(
+                    f"{where}: {status!r} ({name}) is not a status code "
+                    "(100-599, '4XX' or 'default')"
+                )
+            if response is not None and not (
+                isinstance(response, Mapping)
+                and (
+                    isinstance(response.get("description"), str)
+                    or isinstance(response.get("$ref"), str)
+                )
+            ):
+                raise ValueError(
+                    f"{where}: the {name} {key} response must be an OpenAPI "
+                    "Response Object (with a 'description', or a '$ref') or "
+                    f"None, not {response!r}"
+                )
+            checked[key] = None if response is None else copy.deepcopy(dict(response))
+        normalised[name] = checked
+    return normalised
+
+
 def _content_types(registry: Any, fallback: str | None) -> list[str]:
     """The content types a formatter or parser offers, default first."""
     if isinstance(registry, (Formatter, Parser)):
@@ -336,9 +398,9 @@ class DocumentBuilder:
         response["content"] = self.error_content
         return response
 
-    def _error(self, responses: dict[str, Any], name: str) -> None:
-        self.used_responses.add(name)
-        responses[_ERRORS[name][0]] = {"$ref": f"#/components/responses/{name}"}
+    @staticmethod
+    def _error(responses: dict[str, Any], name: str) -> None:
+        responses[_ERRORS[name][0]] = {"$ref": _RESPONSES_REF + name}
 
     # -- paths and operations -----------------------------------------------
 
@@ -634,6 +696,17 @@ class DocumentBuilder:
             self._error(responses, "UnsupportedMediaType")
         if self._limits(resource):
             self._error(responses, "TooManyRequests")
+        for status, response in declared_responses(resource).get(method, {}).items():
+            if response is None:
+                responses.pop(status, None)
+                continue
+            responses[status] = response
+        for response in responses.values():
+            # The standard error responses referred to (by Findig or by the
+            # resource's declaration) go in the components.
+            ref = response.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_RESPONSES_REF):
+                self.used_responses.add(ref[len(_RESPONSES_REF) :])
         return dict(sorted(responses.items()))
 
     # -- security -------------------------------------------------------------

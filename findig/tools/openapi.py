@@ -18,6 +18,10 @@ ship inside Findig (no CDN is involved)::
     app = App()
     validator = Validator(app)
     openapi = OpenAPI(app, title="Tasks", version="1.0", validator=validator)
+
+A resource describes the answers Findig cannot tell (its data, statuses and
+error bodies of its own) in an ``openapi_responses`` attribute (see
+:class:`OpenAPI`).
 """
 
 from __future__ import annotations
@@ -183,6 +187,14 @@ class OpenAPI:
     The document is generated once, when first asked for (after the app's
     routes are built), and cached. Resources added by the tool itself are
     not described in it.
+
+    A resource may declare responses of its own in an ``openapi_responses``
+    attribute: a mapping of HTTP method to a mapping of status (``409``,
+    ``"4XX"`` or ``"default"``) to an OpenAPI Response Object, which is
+    added to the operation or replaces the response generated for that
+    status; ``None`` removes a generated response. A malformed declaration
+    raises :class:`ValueError` (naming the resource) when the document is
+    generated.
     """
 
     def __init__(
@@ -326,6 +338,7 @@ class OpenAPI:
             values each time.
         :raises RuntimeError: if no app is given and the tool is not attached
             to exactly one.
+        :raises ValueError: for a resource's malformed ``openapi_responses``.
         """
         return copy.deepcopy(self._document(self._app(app)))
 

@@ -22,11 +22,17 @@
 ``GET /auth/me``
     The authenticated user: ``{"username", "scopes", "token_scopes",
     "method"}`` (``token_scopes`` is ``null`` for a Basic login).
+
+The token and revocation endpoints do not authenticate clients (they serve
+first-party, public clients), so they never answer ``invalid_client`` nor
+401. They declare their answers in the project's OpenAPI document with
+``openapi_responses`` (see :mod:`findig.tools.openapi`): their RFC 6749
+error bodies are ``application/json``, not the project's error format.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -81,8 +87,44 @@ def parse_form(text: str) -> dict[str, str]:
     return params
 
 
+_NO_STORE_HEADERS: dict[str, Any] = {
+    "Cache-Control": {"schema": {"type": "string", "const": "no-store"}},
+    "Pragma": {"schema": {"type": "string", "const": "no-cache"}},
+}
+
+
 def _error(code: str, description: str, status: int = 400) -> Result:
     return Result({"error": code, "error_description": description}, status, _NO_STORE)
+
+
+def _error_response(
+    description: str, codes: Iterable[str], headers: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """An OpenAPI Response Object for :rfc:`6749#section-5.2` error bodies,
+    as :func:`_error` makes them.
+
+    :param description: What the response means.
+    :param codes: The ``error`` codes it may carry.
+    :param headers: Headers it has besides ``Cache-Control`` and ``Pragma``
+        (OpenAPI Header Objects by name).
+    """
+    return {
+        "description": description,
+        "headers": {**_NO_STORE_HEADERS, **(headers or {})},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "An OAuth 2 error (RFC 6749, section 5.2).",
+                    "required": ["error", "error_description"],
+                    "properties": {
+                        "error": {"type": "string", "enum": sorted(codes)},
+                        "error_description": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
 
 
 class OAuthEndpoint(AbstractResource):
@@ -92,10 +134,16 @@ class OAuthEndpoint(AbstractResource):
     :param name: The resource's name.
     :param handler: Called with the request and the parameters (a
         ``dict`` of strings); returns the response data.
+    :param responses: The handler's answers for the OpenAPI document
+        (status → OpenAPI Response Object; see
+        :mod:`findig.tools.openapi`), besides a 400 ``invalid_request``.
     """
 
     def __init__(
-        self, name: str, handler: Callable[[Request, dict[str, str]], Any]
+        self,
+        name: str,
+        handler: Callable[[Request, dict[str, str]], Any],
+        responses: Mapping[int, dict[str, Any]] | None = None,
     ) -> None:
         self.name = name
         self.handler = handler
@@ -103,6 +151,17 @@ class OAuthEndpoint(AbstractResource):
         self.parser = Parser()
         self.parser.register(FORM_MIME, parse_form)
         self.__doc__ = handler.__doc__
+        #: The answers of ``POST`` in the OpenAPI document: RFC 6749 errors,
+        #: and no 415 (a body of another type is an ``invalid_request``).
+        self.openapi_responses: dict[str, dict[int, Any]] = {
+            "POST": {
+                400: _error_response(
+                    "The parameters are missing or malformed.", ["invalid_request"]
+                ),
+                415: None,
+                **(responses or {}),
+            }
+        }
 
     def __repr__(self) -> str:
         return f"<OAuthEndpoint {self.name!r}>"
@@ -141,8 +200,13 @@ def _installation() -> Any:
 
 
 def _token(request: Request, params: dict[str, str]) -> Any:
-    """Issue a bearer token for a user name and password (OAuth 2 password
-    grant)."""
+    """Issue a bearer token (OAuth 2 password grant).
+
+    Trade a user name and password for a bearer token (RFC 6749, section
+    4.3). The parameters are form-encoded or JSON: grant_type=password,
+    username, password, and an optional scope (space-separated) that
+    narrows the token's scopes. Errors are RFC 6749 bodies
+    (application/json)."""
     grant_type = params.get("grant_type")
     if not grant_type:
         return _error("invalid_request", "The grant_type parameter is missing.")
@@ -194,7 +258,10 @@ def _token(request: Request, params: dict[str, str]) -> Any:
 
 
 def _revoke(request: Request, params: dict[str, str]) -> Any:
-    """Revoke a token (RFC 7009); 200 whether or not the token exists."""
+    """Revoke a token (RFC 7009).
+
+    The parameters are form-encoded or JSON: token, and an optional
+    token_type_hint. The answer is 200 whether or not the token exists."""
     token = params.get("token")
     if not token:
         return _error("invalid_request", "The token parameter is missing.")
@@ -203,10 +270,62 @@ def _revoke(request: Request, params: dict[str, str]) -> Any:
     return None
 
 
+_TOKEN_RESPONSES: dict[int, dict[str, Any]] = {
+    200: {
+        "description": "The token (RFC 6749, section 5.1).",
+        "headers": _NO_STORE_HEADERS,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["access_token", "token_type", "scope"],
+                    "properties": {
+                        "access_token": {"type": "string"},
+                        "token_type": {"type": "string", "const": "Bearer"},
+                        "expires_in": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "Seconds the token lives (absent: "
+                            "until revoked).",
+                        },
+                        "scope": {
+                            "type": "string",
+                            "description": "The token's scopes, space-separated.",
+                        },
+                    },
+                }
+            }
+        },
+    },
+    400: _error_response(
+        "The parameters are missing or malformed (invalid_request), the grant "
+        "type is not password (unsupported_grant_type), the user name or "
+        "password is incorrect (invalid_grant), or the scope asked for is "
+        "malformed or exceeds the user's (invalid_scope).",
+        ["invalid_grant", "invalid_request", "invalid_scope", "unsupported_grant_type"],
+    ),
+    429: _error_response(
+        "Too many failed logins for this user name or from this address.",
+        ["slow_down"],
+        {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        },
+    ),
+}
+_REVOKE_RESPONSES: dict[int, dict[str, Any]] = {
+    200: {
+        "description": "Revoked, or no such token (RFC 7009): an empty body.",
+        "content": {"text/plain": {"schema": {"type": "string", "maxLength": 0}}},
+    },
+}
+
 #: ``POST /auth/token``.
-token = public(OAuthEndpoint("findig.contrib.auth.token", _token))
+token = public(OAuthEndpoint("findig.contrib.auth.token", _token, _TOKEN_RESPONSES))
 #: ``POST /auth/revoke``.
-revoke = public(OAuthEndpoint("findig.contrib.auth.revoke", _revoke))
+revoke = public(OAuthEndpoint("findig.contrib.auth.revoke", _revoke, _REVOKE_RESPONSES))
 dispatcher.route(token, "/token")
 dispatcher.route(revoke, "/revoke")
 
