@@ -434,28 +434,6 @@ def test_runserver_serves_the_project(generated, run_cli):
         process.wait(timeout=10)
 
 
-def test_help_imports_neither_sqlalchemy_nor_alembic(generated):
-    code = (
-        "import runpy, sys\n"
-        "sys.argv = ['manage.py', '--help']\n"
-        "try:\n"
-        "    runpy.run_path('manage.py', run_name='__main__')\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} "
-        "& {'sqlalchemy', 'alembic'}))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=generated.root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert "migrate" in result.stdout
-    assert "HEAVY []" in result.stdout, result.stdout + result.stderr
-
-
 def test_findig_script_is_installed():
     script = Path(sys.executable).with_name("findig")
     if not script.exists():

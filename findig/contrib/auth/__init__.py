@@ -30,9 +30,10 @@ light (it is imported whenever the app registry is built); the names
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from findig.resource import AbstractResource
+if TYPE_CHECKING:
+    from findig.resource import AbstractResource
 
 __all__ = [
     "current_grant",
@@ -44,7 +45,7 @@ __all__ = [
     "requires",
 ]
 
-R = TypeVar("R", bound=AbstractResource)
+R = TypeVar("R", bound="AbstractResource")
 
 _PUBLIC_MARK = "findig_auth_public"
 _REQUIRES_MARK = "findig_auth_requires"
@@ -58,6 +59,9 @@ _LAZY = {
 
 
 def _check_resource(resource: Any, what: str) -> None:
+    # PERF: imported here so that manage.py --help does not load werkzeug.
+    from findig.resource import AbstractResource
+
     if not isinstance(resource, AbstractResource):
         raise TypeError(
             f"{what} applies to resources, not {resource!r}: put it above "

@@ -12,7 +12,6 @@ run, so ``--help`` stays fast.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import sys
@@ -108,6 +107,8 @@ class FindigGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0]
         if not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib  # PERF: only for the error message
+
             choices = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
             hint = f" Did you mean {choices[0]!r}?" if choices else ""
             if not settings.configured:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import keyword
 import re
-import secrets
 import stat
 from datetime import datetime, timezone
 from pathlib import Path
@@ -147,6 +146,8 @@ def _camel(word: str) -> str:
 
 def app_variables(app: str) -> dict[str, str]:
     """The template variables of an app named *app*."""
+    import secrets  # PERF: not imported when --help lists this command
+
     singular = _singular(app)
     if singular == app:
         item, collection = f"{app}_item", app
