@@ -427,7 +427,9 @@ def _client_error(
     """The CommitError for a database error caused by the data, if it is one.
 
     Errors of the server (lost connections, locks, missing tables) are not
-    the client's fault; they stay as they are (and answer 500).
+    the client's fault; they stay as they are (and answer 500, or 503 in a
+    project for a database that is unreachable or locked: see
+    :func:`findig.project.db.is_unavailable`).
     """
     if isinstance(exc, (IntegrityError, DataError)):
         return SQLASet.CommitError(exc, info=info)

@@ -44,6 +44,9 @@ Defaults (see the settings reference in the documentation):
     A SQLAlchemy URL; PostgreSQL is ``postgresql+psycopg://user@host/db``.
 ``DATABASE_OPTIONS`` = ``{}``
     Extra keyword arguments for :func:`sqlalchemy.create_engine`.
+``DATABASE_RETRY_AFTER`` = ``5``
+    The ``Retry-After`` seconds of the 503 answered when the database is
+    unreachable or stays locked (see :func:`findig.project.db.install`).
 ``REDIS_URL`` = ``None`` (type ``str``)
     A Redis URL for the tools that share state between processes.
 ``INSTALLED_APPS`` = ``[]``
@@ -111,9 +114,7 @@ Tests change settings with :meth:`LazySettings.override`::
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -152,6 +153,7 @@ DEFAULTS: dict[str, Any] = {
     "BASE_DIR": None,
     "DATABASE_URL": None,
     "DATABASE_OPTIONS": {},
+    "DATABASE_RETRY_AFTER": 5,
     "REDIS_URL": None,
     "INSTALLED_APPS": [],
     "ALLOWED_HOSTS": ["localhost", "127.0.0.1", "[::1]"],
@@ -242,6 +244,8 @@ def _convert(variable: str, raw: str, kind: type | None, optional: bool) -> Any:
         text = raw.strip()
         items: Any
         if text.startswith("["):
+            import json  # PERF: only for JSON values; --help loads settings
+
             try:
                 items = json.loads(text)
             except ValueError as exc:
@@ -255,6 +259,8 @@ def _convert(variable: str, raw: str, kind: type | None, optional: bool) -> Any:
             items = [part.strip() for part in text.split(",") if part.strip()]
         return tuple(items) if kind is tuple else items
     if kind is dict:
+        import json  # PERF: see above
+
         try:
             value = json.loads(raw)
         except ValueError as exc:
@@ -580,6 +586,13 @@ class LazySettings:
         for name in ("DATABASE_OPTIONS",):
             if not isinstance(self._value(name), dict):
                 problems.append(f"{name} must be a dict")
+        retry_after = self._value("DATABASE_RETRY_AFTER")
+        if (
+            not isinstance(retry_after, int)
+            or isinstance(retry_after, bool)
+            or retry_after < 1
+        ):
+            problems.append("DATABASE_RETRY_AFTER must be a positive integer")
         for name in ("PROXY_FIX", "LOGGING"):
             if self._value(name) is not None and not isinstance(
                 self._value(name), dict
@@ -615,6 +628,8 @@ def _check_names(values: Mapping[str, Any]) -> None:
 
 
 def _insecure_key(base_dir: Any) -> str:
+    import hashlib  # PERF: loads OpenSSL; only DEBUG without a key needs it
+
     digest = hashlib.sha256(f"findig-debug:{base_dir}".encode()).hexdigest()
     return f"insecure-debug-only-{digest}"
 

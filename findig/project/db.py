@@ -7,17 +7,23 @@ This module requires SQLAlchemy 2 (``pip install "findig[project]"``).
   constraint naming convention (:data:`NAMING_CONVENTION`), so that Alembic
   can alter constraints by name, also in batch mode on SQLite.
 - :func:`get_engine` makes (once per URL) the engine for
-  ``settings.DATABASE_URL``: ``pool_pre_ping=True``; on SQLite a 30 s busy
-  timeout, ``PRAGMA foreign_keys=ON``, write-ahead logging for files, and
-  transactions begun by SQLAlchemy (so that savepoints and transactional
-  DDL work); on PostgreSQL a 10 s connect timeout.
+  ``settings.DATABASE_URL``: ``pool_pre_ping=True``; on SQLite a 20 s busy
+  timeout (``connect_args={"timeout": 20}``), ``PRAGMA foreign_keys=ON``,
+  write-ahead logging for files, and transactions begun by SQLAlchemy (so
+  that savepoints and transactional DDL work); on PostgreSQL a 10 s connect
+  timeout.
 - :func:`session_scope` is a transaction for commands and scripts.
 - :func:`install` gives every request of an app its own session, as
   ``findig.context.ctx.sqla_session`` (what :class:`findig.extras.sql.SQLASet`
   uses). The session is committed just before the response is made when the
   resource succeeded (a failed commit is rolled back and answered 409 for a
   constraint violation, 400 for data the database refuses), rolled back
-  otherwise, and always closed.
+  otherwise, and always closed. On SQLite, the transactions of writing
+  requests (``POST``, ``PUT``, ``PATCH``, ``DELETE``) start with
+  ``BEGIN IMMEDIATE``, so that they wait (up to the busy timeout) for
+  another writer; reading requests never wait. A database that is
+  unreachable or stays locked is answered 503 with ``Retry-After``
+  (:class:`DatabaseUnavailable`, :func:`is_unavailable`).
 
 A model::
 
@@ -37,6 +43,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -44,10 +51,18 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, declared_attr, sessionmaker
-from werkzeug.exceptions import BadRequest, Conflict
+from werkzeug.exceptions import BadRequest, Conflict, ServiceUnavailable
 
+from findig.content import ErrorHandler
 from findig.context import current_state
 from findig.extras.sql import MANAGED_SESSION_KEY as _SQL_MANAGED_SESSION_KEY
 
@@ -61,6 +76,7 @@ __all__ = [
     "NAMING_CONVENTION",
     "CommitConflict",
     "CommitFailed",
+    "DatabaseUnavailable",
     "Model",
     "bind_sessions",
     "create_project_engine",
@@ -69,6 +85,7 @@ __all__ = [
     "get_engine",
     "get_sessionmaker",
     "install",
+    "is_unavailable",
     "metadata",
     "ping",
     "session_scope",
@@ -140,15 +157,20 @@ _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
 
+#: The execution option asking the SQLite ``begin`` listener for
+#: ``BEGIN IMMEDIATE`` (set on the engine the sessions of writing requests use).
+_IMMEDIATE = "findig_sqlite_immediate"
+
+
 def _on_sqlite_connect(wal: bool, foreign_keys: bool) -> Callable[[Any, Any], None]:
     def connect(dbapi_connection: Any, record: Any) -> None:
         # PERF/correctness: pysqlite's own transaction handling defers BEGIN
         # and breaks SAVEPOINTs; SQLAlchemy emits BEGIN itself (see below).
+        # (The busy timeout is the driver's ``timeout`` connect argument.)
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
-            cursor.execute("PRAGMA busy_timeout=30000")
             if wal:
                 cursor.execute("PRAGMA journal_mode=WAL")
         finally:
@@ -158,7 +180,14 @@ def _on_sqlite_connect(wal: bool, foreign_keys: bool) -> Callable[[Any, Any], No
 
 
 def _on_sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # A deferred BEGIN takes no lock: a transaction that has read and then
+    # writes while another connection writes fails at once with SQLITE_BUSY
+    # (SQLite cannot wait: the other writer may be waiting for it). BEGIN
+    # IMMEDIATE takes the write lock first, waiting up to the busy timeout.
+    if connection.get_execution_options().get(_IMMEDIATE):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
 
 
 def create_project_engine(url: str, **options: Any) -> Engine:
@@ -167,7 +196,8 @@ def create_project_engine(url: str, **options: Any) -> Engine:
     :param url: A SQLAlchemy database URL.
     :param options: Keyword arguments for :func:`sqlalchemy.create_engine`;
         ``foreign_keys=False`` leaves SQLite's foreign key checks off (for
-        migrations, which rebuild tables).
+        migrations, which rebuild tables). SQLite's busy timeout is
+        ``connect_args={"timeout": seconds}`` (20 by default).
     """
     parsed = make_url(url)
     foreign_keys = options.pop("foreign_keys", True)
@@ -175,7 +205,9 @@ def create_project_engine(url: str, **options: Any) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         connect_args = dict(options.pop("connect_args", {}))
-        connect_args.setdefault("timeout", 30)
+        # Below gunicorn's worker timeout (30 s in generated projects): a
+        # write that waited that long for the lock still answers (503).
+        connect_args.setdefault("timeout", 20)
         engine = create_engine(parsed, connect_args=connect_args, **options)
         database = parsed.database or ""
         in_memory = database in ("", ":memory:") or database.startswith("file::memory")
@@ -234,6 +266,9 @@ def dispose_engines() -> None:
 # -- sessions -----------------------------------------------------------------
 
 _bindings: list[sessionmaker[Session]] = []
+#: The methods whose requests write (their SQLite transactions begin
+#: ``IMMEDIATE``).
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def get_sessionmaker() -> sessionmaker[Session]:
@@ -332,6 +367,70 @@ class CommitFailed(BadRequest):
     description = "The database refused the data; nothing was saved."
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """503: the database cannot be reached, or stays locked by other
+    writers beyond the busy timeout (see :func:`is_unavailable`); the
+    client may try again after ``Retry-After`` seconds
+    (``settings.DATABASE_RETRY_AFTER``)."""
+
+    description = "The database is busy or unreachable; try again later."
+
+
+# SQLite's primary result codes for a lock held by another connection
+# (SQLITE_BUSY) or by the same one (SQLITE_LOCKED), with their messages for
+# Pythons without ``sqlite3.Error.sqlite_errorcode`` (before 3.11).
+_SQLITE_BUSY_CODES = frozenset({5, 6})
+_SQLITE_BUSY_MESSAGES = (
+    "database is locked",
+    "database table is locked",
+    "database schema is locked",
+)
+# PostgreSQL SQLSTATEs of a server that cannot serve now: class 08
+# (connection exceptions), too many connections, lock_timeout expired, and
+# the server shutting down, crashed or starting up.
+_PG_UNAVAILABLE_STATES = frozenset({"53300", "55P03", "57P01", "57P02", "57P03"})
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether *exc* says the database is unavailable for now, rather than
+    that the request or the code is wrong.
+
+    These are: a connection SQLAlchemy found dead
+    (:attr:`~sqlalchemy.exc.DBAPIError.connection_invalidated`); a connection
+    pool exhausted beyond its timeout (:class:`sqlalchemy.exc.TimeoutError`);
+    on SQLite, a lock the busy timeout did not outlast (``SQLITE_BUSY``,
+    ``SQLITE_LOCKED``); on PostgreSQL, an error raised by the driver itself
+    (no SQLSTATE: the server refused the connection, did not answer within
+    the connect timeout, or went away), or a SQLSTATE of class ``08``
+    (connection), ``53300`` (too many connections), ``55P03`` (lock
+    timeout), ``57P01``, ``57P02`` or ``57P03`` (shut down, crashed,
+    starting up). Anything else (a missing table or column, a constraint, a
+    syntax error: SQLite reports some of these as ``OperationalError`` too)
+    is not: a 500, since retrying would not help.
+
+    :param exc: An exception, usually a :class:`sqlalchemy.exc.SQLAlchemyError`.
+    """
+    if isinstance(exc, PoolTimeoutError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if isinstance(orig, sqlite3.Error):
+        code = getattr(orig, "sqlite_errorcode", None)
+        if code is None:
+            return str(orig).startswith(_SQLITE_BUSY_MESSAGES)
+        return code & 0xFF in _SQLITE_BUSY_CODES
+    for attribute in ("sqlstate", "pgcode"):  # psycopg 3, psycopg2
+        if hasattr(orig, attribute):
+            sqlstate = getattr(orig, attribute)
+            if sqlstate is None:
+                return isinstance(exc, OperationalError)
+            return sqlstate.startswith("08") or sqlstate in _PG_UNAVAILABLE_STATES
+    return False
+
+
 def _commit() -> None:
     state = current_state()
     session = getattr(state, "sqla_session", None) if state is not None else None
@@ -353,6 +452,31 @@ def _commit() -> None:
         raise
 
 
+def _answer_unavailable(retry_after: int) -> Callable[[Exception], Any]:
+    """The app's error handler for database errors: 503 for those of
+    :func:`is_unavailable`, the usual 500 for the others."""
+
+    def answer(exc: Exception) -> Any:
+        if not is_unavailable(exc):
+            raise exc
+        # The driver's message only: the statement's parameters stay out.
+        logger.warning("The database is unavailable: %s", getattr(exc, "orig", exc))
+        raise DatabaseUnavailable(retry_after=retry_after) from None
+
+    return answer
+
+
+def _session_arguments(factory: sessionmaker[Session]) -> dict[str, Any]:
+    """The arguments making *factory*'s sessions begin with ``BEGIN
+    IMMEDIATE`` on SQLite: an engine bind with the option (an engine on
+    another database, or a connection bound by :func:`bind_sessions`,
+    needs nothing)."""
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+        return {"bind": bind.execution_options(**{_IMMEDIATE: True})}
+    return {}
+
+
 def install(app: App) -> None:
     """Give each request of *app* its own database session.
 
@@ -364,6 +488,20 @@ def install(app: App) -> None:
     When the resource fails, the session is rolled back; it is always
     closed after the response. Installing twice does nothing.
 
+    On SQLite, the sessions of ``POST``, ``PUT``, ``PATCH`` and ``DELETE``
+    requests begin their transactions with ``BEGIN IMMEDIATE``: a write
+    waits for another connection's write (up to the busy timeout) instead
+    of failing when it follows a read. Other requests begin deferred
+    transactions, which never wait for a writer.
+
+    When *app*'s error handler is a :class:`findig.content.ErrorHandler`
+    (the default) with no handler of its own for
+    :class:`sqlalchemy.exc.DBAPIError` or :class:`sqlalchemy.exc.TimeoutError`,
+    one is registered: the errors of :func:`is_unavailable` answer 503
+    (:class:`DatabaseUnavailable`) with ``Retry-After:
+    settings.DATABASE_RETRY_AFTER``; other database errors answer 500 as
+    before.
+
     The session factory is chosen now (see :func:`get_sessionmaker`).
 
     :param app: A :class:`findig.App`, before its first request.
@@ -371,9 +509,16 @@ def install(app: App) -> None:
     if getattr(app, "_findig_db_installed", False):
         return
     factory = get_sessionmaker()
+    writing = _session_arguments(factory)
 
     def sqla_session() -> Iterator[Session]:
-        session = factory()
+        # PERF: the bind for writes is made once; only SQLite looks at the
+        # method.
+        state = current_state() if writing else None
+        if state is not None and state.request.method in _WRITE_METHODS:
+            session = factory(**writing)
+        else:
+            session = factory()
         # Tells SQLASet the request owns the transaction: it flushes its
         # changes and leaves the commit to _commit().
         session.info[MANAGED_SESSION_KEY] = True
@@ -384,4 +529,10 @@ def install(app: App) -> None:
 
     app.context(sqla_session)
     app.success_hook(_commit)
+    handler = app.error_handler
+    if isinstance(handler, ErrorHandler):
+        answer = _answer_unavailable(int(settings.DATABASE_RETRY_AFTER))
+        for error in (DBAPIError, PoolTimeoutError):
+            if error not in handler.handlers:
+                handler.register(error, answer)
     app._findig_db_installed = True  # type: ignore[attr-defined]

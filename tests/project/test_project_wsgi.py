@@ -212,7 +212,7 @@ def test_session_scope_and_bind(notes_project):
     assert engine is db.get_engine(settings.DATABASE_URL)
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 20000
         connection.rollback()
         outer = connection.begin()
         with db.bind_sessions(connection):

@@ -192,12 +192,6 @@ def test_postgres_restarted_mid_run(
     assert stored == sorted(["before", *(f"after-{i}" for i in range(8))])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="project layer bug (findig/project/db.py): a database that cannot "
-    "be reached answers 500 (OperationalError is not mapped); 503 with "
-    "Retry-After is expected",
-)
 def test_postgres_down_answers_503(
     tmp_path: Path, pg_project: Taskman, private_postgres: PrivatePostgres
 ) -> None:
@@ -298,15 +292,6 @@ def test_sqlite_locked_by_another_process(sqlite_project: Taskman) -> None:
     assert waited < 35
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="project layer bug (findig/project/db.py): SQLite transactions "
-    "start with a deferred BEGIN; a request that reads first (every request "
-    "does: the token check) gets 'database is locked' at once when it then "
-    "writes while another connection writes (SQLite does not wait on the "
-    "busy timeout for a read-to-write upgrade): 500. Writes need "
-    "BEGIN IMMEDIATE.",
-)
 def test_sqlite_brief_lock_is_waited_for(sqlite_project: Taskman) -> None:
     response, waited = _post_locked(sqlite_project, 1.5, "waited")
     assert response.status_code == 201
@@ -314,11 +299,6 @@ def test_sqlite_brief_lock_is_waited_for(sqlite_project: Taskman) -> None:
     assert _titles(sqlite_project) == ["after", "waited"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="project layer bug (findig/project/db.py): a database still locked "
-    "after the busy timeout (30 s) answers 500, not 503 with Retry-After",
-)
 def test_sqlite_long_lock_answers_503(sqlite_project: Taskman) -> None:
     response, _ = _post_locked(sqlite_project, 35, "refused")
     assert response.status_code == 503
