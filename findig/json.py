@@ -25,6 +25,9 @@ PROBLEM_MIME = "application/problem+json"
 _ENCODE_AT_ONCE = (str, bytes, bytearray, Mapping, list, tuple)
 # PERF: the common ones, found without the Mapping ABC's isinstance check.
 _AT_ONCE_TYPES = frozenset({dict, list, tuple, str})
+#: Marks an iterable with no first item.
+_NOTHING = object()
+
 #: Roughly how many characters of JSON are sent per streamed chunk.
 _STREAM_BATCH = 64 * 1024
 
@@ -189,24 +192,29 @@ class App(_BaseApp):
             or encoder.indent is not None
         ):
             return _encode(encoder, data)
-        return self._stream_array(data)
+        # The first item is fetched (and encoded) now, before the status
+        # line is sent, so that a collection that cannot be read (its
+        # database gone) answers an error rather than a 200 cut short.
+        items = iter(data)
+        first = next(items, _NOTHING)
+        if first is _NOTHING:
+            return iter(("[]",))
+        return self._stream_array(_encode(encoder, first), items)
 
-    def _stream_array(self, items: Iterable[Any]) -> Iterator[str]:
+    def _stream_array(self, first: str, items: Iterator[Any]) -> Iterator[str]:
         encoder = self.encoder
-        batch: list[str] = []
-        size = 0
-        separator = "["
+        batch = ["[", first]
+        size = len(first)
         for item in items:
             text = _encode(encoder, item)
-            batch.append(separator)
+            batch.append(", ")
             batch.append(text)
-            separator = ", "
             size += len(text)
             if size >= _STREAM_BATCH:
                 yield "".join(batch)
                 batch.clear()
                 size = 0
-        batch.append("[]" if separator == "[" else "]")
+        batch.append("]")
         yield "".join(batch)
 
     def parse_json(self, text: str) -> Any:

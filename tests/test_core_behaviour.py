@@ -11,7 +11,7 @@ import threading
 import pytest
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import NotFound, TooManyRequests, Unauthorized
-from werkzeug.test import Client
+from werkzeug.test import Client, EnvironBuilder
 from werkzeug.wrappers import Response
 
 from findig import App as PlainApp
@@ -414,6 +414,48 @@ def test_empty_stream_is_an_empty_array():
         return (x for x in ())
 
     assert Client(app).get("/none").json == []
+
+
+def test_stream_that_cannot_start_is_an_error_response():
+    # A lazy collection reads its first item before the status line is
+    # sent: a failure there (say, its database is gone) is an answer of its
+    # own, not a 200 cut short.
+    from werkzeug.exceptions import ServiceUnavailable
+
+    app = App()
+    fetched = []
+
+    @app.route("/down")
+    def down():
+        def produce():
+            raise ServiceUnavailable(retry_after=5)
+            yield {}
+
+        return produce()
+
+    @app.route("/items")
+    def items():
+        def produce():
+            for i in range(3):
+                fetched.append(i)
+                yield {"n": i}
+
+        return produce()
+
+    client = Client(app)
+    response = client.get("/down")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.json["message"]
+    statuses = []
+    body = app(
+        EnvironBuilder(path="/items").get_environ(),
+        lambda status, headers, exc_info=None: statuses.append(status),
+    )
+    assert statuses == ["200 OK"]
+    assert fetched == [0]  # only the first item before the body is read
+    assert json.loads(b"".join(body)) == [{"n": 0}, {"n": 1}, {"n": 2}]
+    body.close()
 
 
 def test_problem_details_errors():
