@@ -118,6 +118,12 @@ def test_settings_defaults_environment_and_checks(monkeypatch):
         with pytest.raises(ImproperlyConfigured, match="FINDIG_LOGIN_MAX_ATTEMPTS"):
             load_settings()
         monkeypatch.delenv("FINDIG_LOGIN_MAX_ATTEMPTS")
+        # An empty value makes the token lifetime None (until revoked).
+        monkeypatch.setenv("FINDIG_AUTH_TOKEN_LIFETIME", "")
+        assert load_settings().token_lifetime is None
+        monkeypatch.setenv("FINDIG_AUTH_TOKEN_LIFETIME", "60")
+        assert load_settings().token_lifetime == 60
+        monkeypatch.delenv("FINDIG_AUTH_TOKEN_LIFETIME")
     for name, value in [
         ("AUTH_METHODS", ["digest"]),
         ("AUTH_METHODS", []),

@@ -54,6 +54,10 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_THROTTLE_FAIL_OPEN": False,
 }
 
+#: The settings that may be ``None`` though their default is not, with
+#: their type: an empty ``FINDIG_<NAME>`` sets them to ``None``.
+_NULLABLE: dict[str, type] = {"AUTH_TOKEN_LIFETIME": int}
+
 _REALM = re.compile(r"[\x20-\x7e]*")
 _MISSING = object()
 
@@ -77,6 +81,8 @@ def get_setting(name: str) -> Any:
         return copy.deepcopy(default)
     # The project layer's conversion of environment values (typed like the
     # default), so that FINDIG_<NAME> means the same for every setting.
+    if name in _NULLABLE:
+        return convert_env_value(name, raw, None, kind=_NULLABLE[name])
     return convert_env_value(name, raw, default)
 
 
