@@ -404,18 +404,26 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 20) -
     raise AssertionError(f"{url} did not answer in {timeout} s")
 
 
-def test_runserver_serves_the_project(generated, run_cli):
+def test_runserver_serves_the_project(generated, run_cli, tmp_path):
     assert run_cli("migrate").exit_code == 0
     port = _free_port()
     env = dict(os.environ)
     env.pop("FINDIG_SECRET_KEY")  # runserver turns DEBUG on: no key needed
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--no-reload"],
-        cwd=generated.root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "runserver.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "runserver",
+                f"127.0.0.1:{port}",
+                "--no-reload",
+            ],
+            cwd=generated.root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     try:
         _wait_for(f"http://127.0.0.1:{port}/health", process)
         request = urllib.request.Request(
@@ -432,6 +440,12 @@ def test_runserver_serves_the_project(generated, run_cli):
     finally:
         process.terminate()
         process.wait(timeout=10)
+    # One line per request: the project's access log (generated projects turn
+    # it on), not werkzeug's own request line besides.
+    lines = log.read_text().splitlines()
+    posts = [line for line in lines if "POST" in line]
+    assert len(posts) == 1, lines
+    assert json.loads(posts[0])["status"] == 201
 
 
 def test_findig_script_is_installed():

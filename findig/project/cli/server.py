@@ -87,7 +87,20 @@ def runserver(
             use_reloader=reload,
             use_debugger=False,
             threaded=threaded,
+            request_handler=_quiet_handler() if settings.ACCESS_LOG else None,
         )
+
+
+def _quiet_handler() -> type:
+    """werkzeug's request handler without its own line per request: with
+    ``ACCESS_LOG`` on, the project's access log already has one."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    class QuietRequestHandler(WSGIRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            pass
+
+    return QuietRequestHandler
 
 
 def _warn_pending() -> None:
