@@ -1,19 +1,25 @@
-"""Smoke test of the core benchmark in ``benchmarks/``.
+"""Smoke tests of the benchmarks in ``benchmarks/``.
 
-It checks that the benchmark compares like with like: every framework's app
-answers every scenario with the same status code and JSON document. It runs
-the harness with a tiny round count and asserts nothing about timing.
+They check that the benchmarks compare like with like: every framework's app
+answers every scenario with the same status code and JSON document, in
+process (``bench_core.py``, ``bench_memory.py``) and over HTTP
+(``bench_http.py``: real gunicorn servers loaded by ``wrk``, which must be
+installed under ``CI=true``). They run the harnesses in their tiniest modes
+and assert nothing about speed or size.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from _support import unavailable
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -176,3 +182,107 @@ def test_profile_prints_the_top_functions(
 def test_profile_rejects_unknown_scenarios(bench: ModuleType) -> None:
     with pytest.raises(SystemExit):
         bench.parse_args(["--profile", "nowhere"])
+
+
+# -- bench_http.py: gunicorn + wrk -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bench_http(bench: ModuleType) -> ModuleType:
+    pytest.importorskip("gunicorn")
+    if shutil.which("wrk") is None:
+        unavailable("wrk is not installed (apt-get install wrk)")
+    return importlib.import_module("bench_http")
+
+
+def test_http_harness_serves_every_app_alike_without_errors(
+    bench_http: ModuleType,
+) -> None:
+    # The tiniest run, for correctness only: every server answers every
+    # scenario alike, and no wrk run meets a socket error or a wrong status.
+    argv = ["--rounds", "1", "--duration", "1", "--warm-up", "0"]
+    out = io.StringIO()
+    assert bench_http.main([*argv, "--connections", "4"], out=out) == 0
+    report = out.getvalue()
+    for worker_class in ("sync", "gthread"):
+        section = report.split(f"### {worker_class} workers", 1)[1]
+        for scenario in bench_http.SCENARIOS:
+            row = next(
+                line
+                for line in section.splitlines()
+                if line.startswith(f"| {scenario.title} |")
+            )
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            assert len(cells) == 1 + 4 * 2 + 3
+            assert all(float(c) > 0 for c in cells[1:])
+    assert "no wrk run met a socket error" in report
+    assert "wrk -t2 -c4" in report
+
+
+def test_http_harness_fails_on_unexpected_statuses(
+    bench_http: ModuleType, tmp_path: Path
+) -> None:
+    server = bench_http.Server("Findig", "sync", 1, tmp_path / "gunicorn.log")
+    # A scenario expecting 200 where the app answers 404: every answer is
+    # an error, and so is the 404 scenario expecting 404 on a 200 path.
+    wrong = [
+        bench_http.Scenario("wrong", "", "GET", "/nowhere", 200),
+        bench_http.Scenario("wrong-404", "", "GET", "/items/42", 404),
+    ]
+    try:
+        server.start()
+        assert bench_http.verify({"Findig": server}, bench_http.SCENARIOS) == []
+        for scenario in wrong:
+            with pytest.raises(bench_http.WrkError, match="4xx/5xx"):
+                bench_http.run_wrk(server.port, scenario, 1, 2, 1, tmp_path)
+        assert server.healthy()
+    finally:
+        server.stop()
+    assert not server.healthy()
+
+
+# -- bench_memory.py: tracemalloc and RSS ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bench_memory(bench: ModuleType) -> ModuleType:
+    return importlib.import_module("bench_memory")
+
+
+def test_memory_harness_reports_every_app_and_the_rss(
+    bench_memory: ModuleType,
+) -> None:
+    argv = ["--warm-up", "2", "--samples", "3", "--requests", "5", "--settle", "5"]
+    rss = ["--seconds", "1", "--every", "0.2", "--rss-warm-up", "0.2"]
+    out = io.StringIO()
+    status = bench_memory.main([*argv, *rss], out=out)
+    report = out.getvalue()
+    header = next(line for line in report.splitlines() if "peak KiB" in line)
+    assert [c.strip() for c in header.strip("|").split("|")][1::2] == [
+        f"{name} peak KiB" for name in ("Findig", "Werkzeug", "Flask", "Falcon")
+    ]
+    for scenario in bench_memory.SCENARIOS:
+        row = next(
+            line
+            for line in report.splitlines()
+            if line.startswith(f"| {scenario.title} |")
+        )
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells) == 1 + 4 * 2
+        for peak, retained in zip(cells[1::2], cells[2::2], strict=True):
+            assert float(peak) > 0
+            blocks, size = retained.removesuffix(" B)").split(" (")
+            assert blocks.lstrip("-").isdigit() and size.lstrip("-").isdigit()
+    rss_row = report.split("| first MiB | last MiB | max MiB | growth |")[1]
+    first, last, largest, growth = rss_row.splitlines()[2].strip("|").split("|")
+    assert 0 < float(first) <= float(largest)
+    assert float(last) <= float(largest)
+    assert growth.strip().endswith("%")
+    verdict = "OK:" if status == 0 else "FAILED:"
+    assert status in (0, 1) and verdict in report
+
+
+def test_rss_growth_is_last_over_first(bench_memory: ModuleType) -> None:
+    run = bench_memory.RssRun([100, 130, 110], requests=3, seconds=1.0)
+    assert run.growth == pytest.approx(0.10)
+    assert bench_memory.rss_bytes() > 0
