@@ -1,24 +1,42 @@
 """Do failed logins take the same time, whatever fails?
 
-    python benchmarks/bench_auth_timing.py [--rounds 30] [--via token|basic]
+    python benchmarks/bench_auth_timing.py [--rounds N] [--via token|basic|bearer]
 
 A project with ``findig.contrib.auth`` (a SQLite file in a temporary
 folder, the production hashing defaults: argon2id, m=64 MiB, t=3, p=4) is
 built in this process, and its WSGI application is called directly with
-three kinds of failed login:
+the failures of one way of logging in:
+
+``--via token`` (``POST /auth/token``, answered 400 ``invalid_grant``) and
+``--via basic`` (``GET /auth/me`` with Basic credentials, answered 401):
 
 ``unknown-user``   a user name nobody has;
 ``wrong-password`` an active user with a wrong password;
 ``inactive-user``  an inactive user with their right password.
 
-(``--via token``: ``POST /auth/token``, answered 400 ``invalid_grant``;
-``--via basic``: ``GET /auth/me`` with Basic credentials, answered 401.)
-A successful login is timed too, for reference. The throttle is set out of
-the way. Rounds are interleaved (round *k* runs the paths in an order
-rotated by *k*), one request per path and round; the figure is the median
-over the rounds, and the report says whether the failure paths' medians are
-within 5% of each other (the spread: (max - min) / min), for the
-wall-clock medians and for the medians of the process's CPU time.
+``--via bearer`` (``GET /auth/me`` with a bearer token, answered 401):
+
+``unknown-token``  a well-formed token whose prefix no token has;
+``wrong-secret``   an existing token's prefix with another secret part.
+
+These are the failures a client cannot tell apart without the timing, and
+the ones compared. More paths are timed for reference: the successful
+login; a malformed ``Authorization`` header (``malformed-header``: ``Basic``
+with bad base64; ``malformed-token``: not a token's shape), refused before
+any lookup (its client knows it sent garbage, and burning a password hash
+for it would only help a denial of service); and a revoked or expired token
+(``revoked-token``, ``expired-token``), whose answer names the reason: only
+the token's holder gets there, and the timing tells nothing the body does
+not.
+
+The throttle is set out of the way. Rounds are interleaved (round *k* runs
+the paths in an order rotated by *k*), one request per path and round; the
+figure is the median over the rounds, and the report says whether the
+compared failure paths' medians are within 5% of each other (the spread:
+(max - min) / min), for the wall-clock medians and for the medians of the
+process's CPU time. The default number of rounds is 30 for the password
+paths (each verifies an argon2 hash) and 3,000 for the bearer paths (a
+lookup and a SHA-256, well under a millisecond).
 """
 
 from __future__ import annotations
@@ -33,11 +51,23 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from werkzeug.test import EnvironBuilder
 
-PATHS = ("unknown-user", "wrong-password", "inactive-user")
+#: The failure paths compared, for each way of logging in.
+FAILURES = {
+    "token": ("unknown-user", "wrong-password", "inactive-user"),
+    "basic": ("unknown-user", "wrong-password", "inactive-user"),
+    "bearer": ("unknown-token", "wrong-secret"),
+}
+#: The paths timed for reference only.
+REFERENCE = {
+    "token": ("success",),
+    "basic": ("malformed-header", "success"),
+    "bearer": ("revoked-token", "expired-token", "malformed-token", "success"),
+}
 CREDENTIALS = {
     "unknown-user": ("nobody", "correct horse battery"),
     "wrong-password": ("alice", "incorrect horse battery"),
@@ -46,8 +76,14 @@ CREDENTIALS = {
 }
 
 
-def _request(app: Any, via: str, username: str, password: str) -> Callable[[], int]:
+def _request(app: Any, via: str, authorization: str) -> Callable[[], int]:
+    """A function that sends one request and returns its status.
+
+    :param authorization: ``"user:password"`` for ``--via token``, else the
+        ``Authorization`` header.
+    """
     if via == "token":
+        username, _, password = authorization.partition(":")
         builder = EnvironBuilder(
             method="POST",
             path="/auth/token",
@@ -58,9 +94,8 @@ def _request(app: Any, via: str, username: str, password: str) -> Callable[[], i
             },
         )
     else:
-        raw = base64.b64encode(f"{username}:{password}".encode()).decode()
         builder = EnvironBuilder(
-            path="/auth/me", headers={"Authorization": f"Basic {raw}"}
+            path="/auth/me", headers=[("Authorization", authorization)]
         )
     environ = builder.get_environ()
     body = environ["wsgi.input"].read()
@@ -88,9 +123,10 @@ def _request(app: Any, via: str, username: str, password: str) -> Callable[[], i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--via", choices=("token", "basic"), default="token")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--via", choices=tuple(FAILURES), default="token")
     args = parser.parse_args(argv)
+    rounds = args.rounds or (3000 if args.via == "bearer" else 30)
 
     from findig.project.conf import settings
 
@@ -121,14 +157,42 @@ def main(argv: list[str] | None = None) -> int:
         config.password_max_length,
     )
     with session_scope() as session:
-        store.create_user(session, "alice", "correct horse battery", hasher=hasher)
+        alice = store.create_user(
+            session, "alice", "correct horse battery", hasher=hasher
+        )
         store.create_user(
             session, "idle", "correct horse battery", hasher=hasher, is_active=False
         )
+        tokens = {
+            "success": store.create_token(session, alice)[0],
+            "revoked-token": store.create_token(session, alice)[0],
+            "expired-token": store.create_token(
+                session, alice, lifetime=timedelta(seconds=-60)
+            )[0],
+        }
+        store.revoke_token(session, tokens["revoked-token"])
+    good = tokens["success"]
+    # The same shape as a token, the prefix of none / of a real one.
+    tokens["unknown-token"] = "Z" * store.TOKEN_PREFIX_LENGTH + good[10:]
+    tokens["wrong-secret"] = good[:10] + "A" * (len(good) - 10)
+    tokens["malformed-token"] = "not a token!"
+    paths = (*FAILURES[args.via], *REFERENCE[args.via])
+    if args.via == "bearer":
+        headers = {key: f"Bearer {tokens[key]}" for key in paths}
+    else:
+        headers = {
+            key: ":".join(CREDENTIALS[key])
+            for key in paths
+            if key != "malformed-header"
+        }
+        if args.via == "basic":
+            headers = {
+                key: "Basic " + base64.b64encode(value.encode()).decode()
+                for key, value in headers.items()
+            }
+            headers["malformed-header"] = "Basic !!not-base64!!"
     app = get_wsgi_application()
-    calls = {
-        key: _request(app, args.via, *CREDENTIALS[key]) for key in (*PATHS, "success")
-    }
+    calls = {key: _request(app, args.via, headers[key]) for key in paths}
     expected_failure = 400 if args.via == "token" else 401
     for key, call in calls.items():  # warm-up, and a check of the answers
         status = call()
@@ -141,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu: dict[str, list[float]] = {key: [] for key in keys}
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     started = time.perf_counter()
-    for round_number in range(args.rounds):
+    for round_number in range(rounds):
         shift = round_number % len(keys)
         for key in keys[shift:] + keys[:shift]:
             call = calls[key]
@@ -155,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"- Python {platform.python_version()}, {platform.platform()}")
     print(
-        f"- {args.rounds} interleaved rounds, {elapsed:.1f} s, load average "
+        f"- {rounds} interleaved rounds, {elapsed:.1f} s, load average "
         f"{load_before:.2f} before, {load:.2f} after"
     )
     print()
@@ -164,14 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     spreads = {}
     for label, times in (("wall-clock", wall), ("CPU", cpu)):
         medians = {key: statistics.median(v) * 1000 for key, v in times.items()}
-        failures = [medians[key] for key in PATHS]
+        failures = [medians[key] for key in FAILURES[args.via]]
         spreads[label] = (max(failures) - min(failures)) / min(failures)
     for key in keys:
         quartiles = statistics.quantiles([t * 1000 for t in wall[key]], n=4)
         print(
-            f"| {key} | {statistics.median(wall[key]) * 1000:.1f} | "
-            f"{quartiles[2] - quartiles[0]:.1f} | "
-            f"{statistics.median(cpu[key]) * 1000:.1f} |"
+            f"| {key} | {statistics.median(wall[key]) * 1000:.3f} | "
+            f"{quartiles[2] - quartiles[0]:.3f} | "
+            f"{statistics.median(cpu[key]) * 1000:.3f} |"
         )
     print()
     for label, spread in spreads.items():

@@ -1,10 +1,16 @@
 """Load: ``wrk`` against gunicorn (2 ``gthread`` workers) serving the example
-project (``examples/taskman_project``) on a fresh SQLite database.
+project (``examples/taskman_project``) on a fresh database.
 
 Run by hand (``apt-get install wrk``)::
 
-    python benchmarks/load_wrk.py                    # 60 s of reads
+    python benchmarks/load_wrk.py                    # 60 s of reads, SQLite
     python benchmarks/load_wrk.py --mix write --duration 20
+    python benchmarks/load_wrk.py --database \\
+        postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+``--database`` names a PostgreSQL server (through any of its databases): the
+run gets a database of its own there, created and dropped by the script
+(the default is a fresh SQLite file).
 
 ``--mix read`` requests ``GET /tasks/?limit=20`` and ``GET /tasks/<id>``
 (half each) with a bearer token; ``--mix write`` sends one ``POST /tasks/``
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -31,7 +38,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from reliability.rel_fixtures import Taskman, http_request  # noqa: E402
+from reliability.rel_fixtures import Taskman, scratch_database  # noqa: E402
 
 _SCRIPT = r"""
 local token = "%(token)s"
@@ -90,53 +97,65 @@ end
 """
 
 
-def run(duration: int, mix: str, connections: int, threads: int) -> dict[str, Any]:
-    """Serve the project, seed it, run wrk; return the figures."""
+def write_script(
+    path: Path, project: Taskman, ids: list[int], write_every: int
+) -> Path:
+    """Write the Lua script that makes wrk's requests (one ``POST /tasks/``
+    every *write_every* requests, none for 0; reads of *ids* otherwise)."""
+    path.write_text(
+        _SCRIPT
+        % {
+            "token": project.tokens["alice"],
+            "write_every": write_every,
+            "ids": ", ".join(map(str, ids)),
+        }
+    )
+    return path
+
+
+def run(
+    duration: int,
+    mix: str,
+    connections: int,
+    threads: int,
+    database: str | None = None,
+) -> dict[str, Any]:
+    """Serve the project, seed it, run wrk; return the figures.
+
+    :param database: A PostgreSQL server's URL, or ``None`` for SQLite (see
+        :func:`~reliability.rel_fixtures.scratch_database`).
+    """
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
     directory = Path(tempfile.mkdtemp(prefix="findig-load-"))
     try:
-        project = Taskman(f"sqlite:///{directory / 'load.sqlite3'}").prepare()
-        server = project.gunicorn(log=directory / "gunicorn.log")
-        with server:
-            ids = []
-            for index in range(50):
-                answer = http_request(
-                    server.port,
-                    "POST",
-                    "/tasks/",
-                    json.dumps({"title": f"seed {index}", "due": "2030-01-01"}),
-                    {"Content-Type": "application/json", **project.auth()},
+        with scratch_database(database, directory, "load") as url:
+            project = Taskman(url).prepare()
+            with project.gunicorn(log=directory / "gunicorn.log") as server:
+                script = write_script(
+                    directory / "load.lua",
+                    project,
+                    project.seed_tasks(server.port),
+                    10 if mix == "write" else 0,
                 )
-                assert answer.status == 201, answer
-                ids.append(json.loads(answer.body)["id"])
-            script = directory / "load.lua"
-            script.write_text(
-                _SCRIPT
-                % {
-                    "token": project.tokens["alice"],
-                    "write_every": 10 if mix == "write" else 0,
-                    "ids": ", ".join(map(str, ids)),
-                }
-            )
-            result = subprocess.run(
-                [
-                    "wrk",
-                    f"-t{threads}",
-                    f"-c{connections}",
-                    f"-d{duration}s",
-                    "--latency",
-                    "--timeout",
-                    "10s",
-                    "-s",
-                    str(script),
-                    f"http://127.0.0.1:{server.port}",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=duration + 60,
-            )
-            workers_alive = server.alive() and len(server.worker_pids()) == 2
+                result = subprocess.run(
+                    [
+                        "wrk",
+                        f"-t{threads}",
+                        f"-c{connections}",
+                        f"-d{duration}s",
+                        "--latency",
+                        "--timeout",
+                        "10s",
+                        "-s",
+                        str(script),
+                        f"http://127.0.0.1:{server.port}",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=duration + 60,
+                )
+                workers_alive = server.alive() and len(server.worker_pids()) == 2
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     output = result.stdout
@@ -146,6 +165,7 @@ def run(duration: int, mix: str, connections: int, threads: int) -> dict[str, An
     errors = [int(x) for x in re.search(r"ERRORS (.*)", output).group(1).split()]  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     return {
+        "database": "sqlite" if database is None else "postgresql",
         "mix": mix,
         "duration_s": duration,
         "connections": connections,
@@ -159,6 +179,7 @@ def run(duration: int, mix: str, connections: int, threads: int) -> dict[str, An
             zip(["connect", "read", "write", "status", "timeout"], errors, strict=True)
         ),
         "workers_alive": workers_alive,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "wrk": output,
     }
 
@@ -169,8 +190,16 @@ def main() -> None:
     parser.add_argument("--mix", choices=["read", "write"], default="read")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--database",
+        default=None,
+        metavar="URL",
+        help="a PostgreSQL server (any database URL of it); default: SQLite",
+    )
     args = parser.parse_args()
-    figures = run(args.duration, args.mix, args.connections, args.threads)
+    figures = run(
+        args.duration, args.mix, args.connections, args.threads, args.database
+    )
     print(figures.pop("wrk"))
     print(json.dumps(figures, indent=2))
     expected = {"200"} if args.mix == "read" else {"200", "201"}

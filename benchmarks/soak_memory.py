@@ -6,9 +6,12 @@ Run by hand (``apt-get install wrk``)::
 
     python benchmarks/soak_memory.py                 # 10 minutes
     python benchmarks/soak_memory.py --minutes 2
+    python benchmarks/soak_memory.py --database \\
+        postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 gunicorn serves the project with 2 ``gthread`` workers on a fresh SQLite
-database; ``wrk`` loads it with reads and, one request in ten, writes
+database (or, with ``--database``, a database of its own on that PostgreSQL
+server, dropped afterwards); ``wrk`` loads it with reads and, one request in ten, writes
 (``benchmarks/load_wrk.py``'s script). After a warm-up (a tenth of the run,
 at least 20 s), RSS and file descriptors are sampled every ``--every``
 seconds; growth is the last sample against the first, for the workers'
@@ -19,6 +22,7 @@ total RSS and for each process's descriptors. Workers are not recycled
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -33,8 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from load_wrk import _SCRIPT  # noqa: E402
-from reliability.rel_fixtures import Taskman, http_request  # noqa: E402
+from load_wrk import write_script  # noqa: E402
+from reliability.rel_fixtures import Taskman, scratch_database  # noqa: E402
 
 
 def rss_kib(pid: int) -> int:
@@ -64,7 +68,9 @@ def growth(first: float, last: float) -> float:
     return (last - first) / first if first else 0.0
 
 
-def soak(minutes: float, every: float, write_every: int = 10) -> dict[str, Any]:
+def soak(
+    minutes: float, every: float, write_every: int = 10, database: str | None = None
+) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
     duration = int(minutes * 60)
@@ -72,27 +78,17 @@ def soak(minutes: float, every: float, write_every: int = 10) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix="findig-soak-"))
     samples: list[dict[str, Any]] = []
     try:
-        project = Taskman(f"sqlite:///{directory / 'soak.sqlite3'}").prepare()
-        server = project.gunicorn(log=directory / "gunicorn.log")
-        with server:
-            ids = []
-            for index in range(50):
-                answer = http_request(
-                    server.port,
-                    "POST",
-                    "/tasks/",
-                    json.dumps({"title": f"seed {index}", "due": "2030-01-01"}),
-                    {"Content-Type": "application/json", **project.auth()},
-                )
-                ids.append(json.loads(answer.body)["id"])
-            script = directory / "soak.lua"
-            script.write_text(
-                _SCRIPT
-                % {
-                    "token": project.tokens["alice"],
-                    "write_every": write_every,
-                    "ids": ", ".join(map(str, ids)),
-                }
+        with contextlib.ExitStack() as stack:
+            url = stack.enter_context(scratch_database(database, directory, "soak"))
+            project = Taskman(url).prepare()
+            server = stack.enter_context(
+                project.gunicorn(log=directory / "gunicorn.log")
+            )
+            script = write_script(
+                directory / "soak.lua",
+                project,
+                project.seed_tasks(server.port),
+                write_every,
             )
             workers = server.worker_pids()
             load = subprocess.Popen(
@@ -141,6 +137,8 @@ def soak(minutes: float, every: float, write_every: int = 10) -> dict[str, Any]:
             for key in first
             if key != "t"
         },
+        "workers_rss_kib_series": [s["workers_rss_kib"] for s in samples],
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -148,8 +146,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--every", type=float, default=10)
+    parser.add_argument(
+        "--database",
+        default=None,
+        metavar="URL",
+        help="a PostgreSQL server (any database URL of it); default: SQLite",
+    )
     args = parser.parse_args()
-    figures = soak(args.minutes, args.every)
+    figures = soak(args.minutes, args.every, database=args.database)
     print(json.dumps(figures, indent=2))
     over = {k: v for k, v in figures["growth"].items() if v >= 10}
     if over or figures["workers_restarted"]:

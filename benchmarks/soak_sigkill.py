@@ -4,8 +4,12 @@ no acknowledged write may be lost and no row may be partial.
 Run by hand::
 
     python benchmarks/soak_sigkill.py                       # 100 kills, SQLite
-    python benchmarks/soak_sigkill.py --kills 20 --database-url \\
-        postgresql+psycopg://postgres@127.0.0.1:5432/findig_soak
+    python benchmarks/soak_sigkill.py --kills 20 --database \\
+        postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+``--database`` names a PostgreSQL server (through any of its databases): the
+run gets a database of its own there, created and dropped by the script
+(the default is a fresh SQLite file).
 
 gunicorn serves the example project (2 ``gthread`` workers); writer
 threads create tasks with unique titles while a worker is SIGKILLed every
@@ -30,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from reliability.rel_fixtures import Taskman  # noqa: E402
+from reliability.rel_fixtures import Taskman, scratch_database  # noqa: E402
 from reliability.test_rel_faults import (  # noqa: E402
     check_no_acknowledged_write_lost,
     kill_during_writes,
@@ -41,17 +45,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=100)
     parser.add_argument("--writers", type=int, default=4)
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--database",
+        default=None,
+        metavar="URL",
+        help="a PostgreSQL server (any database URL of it); default: SQLite",
+    )
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="findig-sigkill-"))
     try:
-        url = args.database_url or f"sqlite:///{directory / 'sigkill.sqlite3'}"
-        project = Taskman(url).prepare()
-        started = time.monotonic()
-        with project.gunicorn(log=directory / "gunicorn.log") as server:
-            seen = kill_during_writes(project, server, args.kills, args.writers)
-        counts = check_no_acknowledged_write_lost(project, seen)
-        counts["seconds"] = round(time.monotonic() - started, 1)
+        with scratch_database(args.database, directory, "sigkill") as url:
+            project = Taskman(url).prepare()
+            started = time.monotonic()
+            with project.gunicorn(log=directory / "gunicorn.log") as server:
+                seen = kill_during_writes(project, server, args.kills, args.writers)
+            counts: dict[str, object] = dict(
+                check_no_acknowledged_write_lost(project, seen)
+            )
+            counts["seconds"] = round(time.monotonic() - started, 1)
+            counts["database"] = "sqlite" if args.database is None else "postgresql"
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     print(json.dumps(counts, indent=2))

@@ -559,3 +559,56 @@ class Taskman:
 
     def auth(self, name: str = "alice") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+    def seed_tasks(self, port: int, count: int = 50) -> list[int]:
+        """Create *count* tasks (owned by ``alice``) through the server on
+        *port*; returns their ids."""
+        import json
+
+        ids = []
+        for index in range(count):
+            answer = http_request(
+                port,
+                "POST",
+                "/tasks/",
+                json.dumps({"title": f"seed {index}", "due": "2030-01-01"}),
+                {"Content-Type": "application/json", **self.auth()},
+            )
+            if answer.status != 201:
+                raise AssertionError(f"seeding a task: {answer}")
+            ids.append(json.loads(answer.body)["id"])
+        return ids
+
+
+@contextlib.contextmanager
+def scratch_database(server: str | None, directory: Path, label: str) -> Iterator[str]:
+    """A database URL of the caller's own, for a script or a test.
+
+    :param server: ``None`` for a fresh SQLite file in *directory*; else the
+        URL of any database of a PostgreSQL server
+        (``postgresql+psycopg://postgres@127.0.0.1:5432/test``), on which a
+        new database ``findig_<label>_<random>`` is created, and dropped
+        afterwards (with ``FORCE``: a killed worker may leave a connection).
+    :param directory: Where the SQLite file goes.
+    :param label: Part of the file's or database's name.
+    """
+    if server is None:
+        yield f"sqlite:///{directory / f'{label}.sqlite3'}"
+        return
+    import secrets
+
+    import sqlalchemy
+
+    name = f"findig_{label}_{secrets.token_hex(6)}"
+    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            url = sqlalchemy.engine.make_url(server).set(database=name)
+            yield url.render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
