@@ -421,6 +421,29 @@ def test_memory_log_without_duration_keeps_bounded_history() -> None:
     assert all(before <= t <= datetime.now(timezone.utc) for t, _ in records)
 
 
+def test_memory_log_counts_past_its_cache_of_groups() -> None:
+    # The log caches the counters of each combination of groups, up to a
+    # bound: counts stay exact when the cache is emptied.
+    from findig.tools.counter import _CELLS_CACHE_SIZE
+
+    log = MemoryLog(60, None)
+    for i in range(_CELLS_CACHE_SIZE + 10):
+        assert log.track({"ip": i, "m": "GET"}) == {
+            (): i + 1,
+            ("ip",): 1,
+            ("m",): i + 1,
+            ("ip", "m"): 1,
+        }
+    assert len(log._cells) <= _CELLS_CACHE_SIZE
+    assert log.track({"ip": 0, "m": "GET"})[("ip",)] == 2
+    assert log.track({"ip": 0, "m": "PUT"}) == {
+        (): _CELLS_CACHE_SIZE + 12,
+        ("ip",): 3,
+        ("m",): 1,
+        ("ip", "m"): 1,
+    }
+
+
 def test_memory_log_counts_are_exact_across_threads() -> None:
     log = MemoryLog(60, None)
     results: list[int] = []

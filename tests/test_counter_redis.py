@@ -111,6 +111,18 @@ def test_group_types_are_kept_apart(redis_client: Any, redis_prefix: str) -> Non
     assert [p["user"] for _, p in log] == [1, "1", None]
 
 
+def test_counts_past_the_cache_of_keys(redis_client: Any, redis_prefix: str) -> None:
+    # The log caches the keys of each combination of groups, up to a bound:
+    # counts stay exact when the cache is emptied.
+    from findig.extras._redis_log import _PLAN_CACHE_SIZE
+
+    log = RedisLog.configure(redis_client, prefix=redis_prefix)(60, None)
+    for i in range(_PLAN_CACHE_SIZE + 10):
+        assert log.track({"ip": i}) == {(): i + 1, ("ip",): 1}
+    assert len(log._plans) <= _PLAN_CACHE_SIZE
+    assert log.track({"ip": 0}) == {(): _PLAN_CACHE_SIZE + 11, ("ip",): 2}
+
+
 def test_expired_hits_are_dropped(redis_client: Any, redis_prefix: str) -> None:
     log = RedisLog.configure(redis_client, prefix=redis_prefix)(
         timedelta(milliseconds=500), None
@@ -208,6 +220,137 @@ def test_configure() -> None:
         RedisLog.configure(timeout=0)
 
 
+# -- one round trip per request ---------------------------------------------------
+
+
+def two_log_app(storage: type[RedisLog], limit: int) -> tuple[App, Counter, Any]:
+    """The documented rate limiter, plus a limit on the resource's own log."""
+    app, counter = limited_app(storage, limit=limit)
+    resource = app.resource(lambda: {"own": True}, name="own")
+    app.route("/own")(resource)
+
+    @counter.every(1, after=limit, resource=resource, ip=counter.any)
+    def after_own_limit(ip: str) -> None:
+        raise TooManyRequests(f"Resource limit exceeded for: {ip}")
+
+    return app, counter, resource
+
+
+@contextmanager
+def server_traffic(client: Any) -> Iterator[tuple[list[int], list[str]]]:
+    """What *client* (a client of one connection) sends while the block runs:
+    the number of writes to its socket (one per round trip), and the
+    commands the server receives from it, as Redis's MONITOR reports them."""
+    import redis
+
+    address = client.client_info()["addr"]
+    token = f"findig-test-end-{time.monotonic_ns()}"
+    commands: list[str] = []
+    ready = threading.Event()
+
+    def watch() -> None:
+        with redis.Redis.from_url(REDIS_URL, socket_timeout=10).monitor() as monitor:
+            ready.set()
+            for event in monitor.listen():
+                origin = f"{event['client_address']}:{event['client_port']}"
+                if origin != address:
+                    continue
+                if event["command"] == f"ECHO {token}":
+                    return
+                commands.append(event["command"])
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert ready.wait(10)
+    time.sleep(0.1)  # MONITOR is on once the server has answered it
+    connection_class = client.connection_pool.connection_class
+    writes = [connection_class.writes]
+    yield writes, commands
+    writes[0] = connection_class.writes - writes[0]
+    client.echo(token)
+    watcher.join(10)
+    assert not watcher.is_alive(), "MONITOR never saw the end of the test"
+
+
+def counting_client() -> Any:
+    """A client of one connection that counts its writes to the socket."""
+    import redis
+
+    class Counting(redis.Connection):
+        writes = 0
+
+        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            Counting.writes += 1
+            super().send_packed_command(command, check_health)
+
+    pool = redis.ConnectionPool.from_url(
+        REDIS_URL, connection_class=Counting, max_connections=1, socket_timeout=5
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+@pytest.mark.parametrize("path", ["/", "/own"])
+def test_one_round_trip_per_request(redis_prefix: str, path: str) -> None:
+    client = counting_client()
+    app, counter, resource = two_log_app(
+        RedisLog.configure(client, prefix=redis_prefix), limit=100
+    )
+    web = Client(app)
+    # The first request may load the scripts into Redis.
+    assert web.get(path, headers={"X-Client": "c1"}).status_code == 200
+    with server_traffic(client) as (writes, commands):
+        for _ in range(5):
+            assert web.get(path, headers={"X-Client": "c1"}).status_code == 200
+    logs = 2 if path == "/own" else 1
+    assert writes == [5]
+    # One script run per log, and no other command (no counting afterwards).
+    assert [command.split()[0] for command in commands] == ["EVALSHA"] * 5 * logs
+    assert counter.hits().count(ip="c1") == 6
+    assert counter.hits(resource).count(ip="c1") == (6 if path == "/own" else 0)
+    client.close()
+
+
+def test_resource_limit_in_process(redis_client: Any, redis_prefix: str) -> None:
+    # The app-wide and the resource's own log, tracked in one pipeline, count
+    # exactly.
+    app, counter, resource = two_log_app(
+        RedisLog.configure(redis_client, prefix=redis_prefix), limit=3
+    )
+    client = Client(app)
+    statuses = [
+        client.get(path, headers={"X-Client": "c1"}).status_code
+        for path in ["/own"] * 4 + ["/"]
+    ]
+    assert statuses == [200, 200, 200, 429, 429]
+    assert counter.hits().count(ip="c1") == 5
+    assert counter.hits(resource).count(ip="c1") == 4
+    assert client.get("/own", headers={"X-Client": "c2"}).status_code == 200
+
+
+def test_scripts_are_loaded_again(tmp_path: Path) -> None:
+    # After SCRIPT FLUSH (or a restart), the log runs its scripts with EVAL,
+    # which loads them again; on a Redis of the test's own.
+    import redis
+    from reliability.rel_fixtures import PrivateRedis
+
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        client = redis.Redis.from_url(server.url, socket_timeout=5)
+        app, counter, resource = two_log_app(RedisLog.configure(client), limit=100)
+        web = Client(app)
+        for round_ in (1, 2):
+            client.script_flush()
+            assert web.get("/own").status_code == 200
+            assert web.get("/").status_code == 200
+            assert counter.hits(resource).count() == round_
+            assert counter.hits().count() == 2 * round_
+        assert client.info("commandstats")["cmdstat_eval"]["calls"] >= 4
+        client.close()
+    finally:
+        server.stop()
+
+
 # -- Redis down: fail open or closed ----------------------------------------------
 
 
@@ -238,6 +381,28 @@ def test_unreachable_redis(
     if fail_open:
         assert counter.hits().count() == 0
         assert list(counter.hits()) == []
+
+
+@pytest.mark.parametrize(("fail_open", "status"), [(True, 200), (False, 503)])
+def test_unreachable_redis_with_resource_log(
+    fail_open: bool, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Both logs, tracked in one pipeline, fail together: one warning, then
+    # no waiting for the timeout again (retry_after).
+    storage = RedisLog.configure(url=UNREACHABLE, fail_open=fail_open)
+    app, counter, resource = two_log_app(storage, limit=1)
+    client = Client(app)
+    with caplog.at_level(logging.WARNING, logger="findig.extras.redis"):
+        for _ in range(3):
+            started = time.perf_counter()
+            response = client.get("/own", headers={"X-Client": "c1"})
+            assert time.perf_counter() - started < 2.0
+            assert response.status_code == status
+    warnings = [r for r in caplog.records if r.name == "findig.extras.redis"]
+    assert len(warnings) == 1
+    if fail_open:
+        assert response.json == {"own": True}
+        assert counter.hits(resource).count() == 0
 
 
 # -- behind gunicorn: 4 worker processes ------------------------------------------

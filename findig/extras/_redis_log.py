@@ -8,17 +8,16 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import threading
 import time
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from hashlib import blake2b
-from typing import TYPE_CHECKING, Any, ClassVar
+from hashlib import blake2b, sha1
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import redis
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
 from werkzeug.exceptions import ServiceUnavailable
 
@@ -44,20 +43,21 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 # a sorted set of hits scored by time: trimmed to the window, added to, given
 # the window as TTL (so that Redis forgets idle groups) and counted, all in
 # one atomic step. A member starts with the hit's number, zero-padded, so
-# that hits of the same millisecond sort in arrival order; a random suffix
-# keeps it unique even if the numbering restarts.
-# ARGV: window (ms), random id, partitions (JSON).
+# that hits of the same millisecond sort in arrival order; the server time
+# in microseconds follows, which keeps it unique even if the numbering
+# restarts (the numbering key evicted or lost in a failover).
+# ARGV: window (ms), partitions (JSON).
 _TRACK_WINDOW = (
     _NOW_MS
     + """
 local cutoff = now - tonumber(ARGV[1])
 local seq = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
-local id = string.format('%016d', seq) .. ARGV[2]
+local id = string.format('%016d%016d', seq, tonumber(t[1]) * 1000000 + tonumber(t[2]))
 local counts = {}
 for i = 2, #KEYS do
   local member = id
-  if i == 2 then member = id .. ARGV[3] end
+  if i == 2 then member = id .. ARGV[2] end
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', cutoff)
   redis.call('ZADD', KEYS[i], now, member)
   redis.call('PEXPIRE', KEYS[i], ARGV[1])
@@ -104,12 +104,38 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], cutoff, '+inf', 'WITHSCORES')
 """
 )
 
-_RANDOM_BYTES = 8  # the random part of a hit's member: 16 hex digits
-_ID_LENGTH = 16 + 2 * _RANDOM_BYTES  # the hit's number, then the random part
+# The scripts, by the SHA1 digest EVALSHA runs them by, and back.
+_SOURCES = {
+    sha1(source.encode("utf-8")).hexdigest(): source
+    for source in (_TRACK_WINDOW, _TRACK_FOREVER, _COUNT_WINDOW, _RANGE_WINDOW)
+}
+_SHA1 = {source: digest for digest, source in _SOURCES.items()}
+
+# The start of a hit's member: its number, then the time it was stored (the
+# members of earlier versions end with 16 random hex digits instead).
+_ID_LENGTH = 32
+
+# How many partition group combinations a log remembers the keys of.
+_PLAN_CACHE_SIZE = 4096
 
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _evalsha(source: str, keys: Sequence[str], args: Sequence[Any]) -> tuple[Any, ...]:
+    """The EVALSHA command running the script *source*."""
+    return ("EVALSHA", _SHA1[source], len(keys), *keys, *args)
+
+
+def _eval(command: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The EVAL command doing what EVALSHA *command* does, loading the
+    script into Redis's cache for the next EVALSHA."""
+    return ("EVAL", _SOURCES[command[1]], *command[2:])
+
+
+# A hit's EVALSHA command, and the combinations of partitions it counts.
+_Plan = tuple[tuple[tuple[str, ...], ...], tuple[Any, ...]]
 
 
 def _encode(value: Any) -> str:
@@ -130,7 +156,9 @@ class RedisLog(AbstractLog):
 
     Each tracked hit costs one round trip: a Lua script stores it and reads
     its counts atomically, so concurrent requests, from any number of
-    processes, never see the same count.
+    processes, never see the same count. A request that is a hit in the
+    app-wide log and a resource's own log sends both scripts in one pipeline
+    (:meth:`track_all`): still one round trip.
 
     **Storage.** A log's keys start with ``{prefix}{app}:`` (the app-wide
     log) or ``{prefix}{r:<resource name>}:`` (a resource's log), so they are
@@ -290,16 +318,65 @@ class RedisLog(AbstractLog):
         self._total_key = self.key_base + "t"
         self._history_key = self.key_base + "h"
         self._sequence_key = self.key_base + "s"
-        self._scripts: dict[str, Any] = {}
+        # PERF: the EVALSHA command that tracks a hit in given groups, and the
+        # combinations its counts are for, by the groups and their types (1,
+        # 1.0 and True are stored apart). Bounded: emptied when full.
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
 
-    def _script(self, source: str) -> Any:
-        # PERF: register_script() hashes the source; do it once per log. The
-        # script object runs EVALSHA, loading the script only if needed.
-        script = self._scripts.get(source)
-        if script is None:
-            script = self.get_client().register_script(source)
-            self._scripts[source] = script
-        return script
+    def _plan(self, partitions: Mapping[str, Hashable]) -> _Plan:
+        """The command tracking a hit in *partitions*, and its combinations."""
+        plan_key = tuple(
+            [(name, group, type(group)) for name, group in partitions.items()]
+        )
+        plan = self._plans.get(plan_key)
+        if plan is not None:
+            return plan
+        combos = _combinations(tuple(partitions))
+        keys = [
+            self._history_key if self.window is None else self._sequence_key,
+            self._total_key,
+        ]
+        keys.extend(
+            self.cell_key(**{name: partitions[name] for name in combo})
+            for combo in combos[1:]
+        )
+        payload = _encode(dict(partitions))
+        if self.window is None:
+            command = _evalsha(_TRACK_FOREVER, keys, (self.max_history, payload))
+        else:
+            command = _evalsha(_TRACK_WINDOW, keys, (self._window_ms, payload))
+        plan = (combos, command)
+        if len(self._plans) >= _PLAN_CACHE_SIZE:
+            self._plans.clear()
+        self._plans[plan_key] = plan
+        return plan
+
+    @classmethod
+    def _run(cls, command: tuple[Any, ...]) -> Any:
+        """Run an EVALSHA *command* in one round trip (EVAL if Redis lacks
+        the script, which also loads it)."""
+        client = cls.get_client()
+        # PERF: straight through execute_command(), without redis-py's Script
+        # helper (which checks the client and rebuilds the arguments).
+        try:
+            return client.execute_command(*command)
+        except NoScriptError:
+            return client.execute_command(*_eval(command))
+
+    @classmethod
+    def _run_all(cls, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Run EVALSHA *commands* in one round trip (a pipeline)."""
+        client = cls.get_client()
+        with client.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            replies = pipe.execute(raise_on_error=False)
+        for i, reply in enumerate(replies):
+            if isinstance(reply, NoScriptError):
+                replies[i] = client.execute_command(*_eval(commands[i]))
+            elif isinstance(reply, Exception):
+                raise reply
+        return replies
 
     def cell_key(self, **partition_spec: Hashable) -> str:
         """The key counting the hits in the given partition groups.
@@ -350,32 +427,48 @@ class RedisLog(AbstractLog):
         :raises werkzeug.exceptions.ServiceUnavailable: if Redis failed and
             the log fails closed.
         """
-        combos = _combinations(tuple(partitions))
-        keys = [self._total_key]
-        keys.extend(
-            self.cell_key(**{name: partitions[name] for name in combo})
-            for combo in combos[1:]
-        )
-        payload = _encode(dict(partitions))
+        combos, command = self._plan(partitions)
         if self._down():
             self._failed(None)
             return {}
         try:
-            if self.window is None:
-                keys.insert(0, self._history_key)
-                counts = self._script(_TRACK_FOREVER)(
-                    keys=keys, args=[self.max_history, payload]
-                )
-            else:
-                keys.insert(0, self._sequence_key)
-                counts = self._script(_TRACK_WINDOW)(
-                    keys=keys,
-                    args=[self._window_ms, os.urandom(_RANDOM_BYTES).hex(), payload],
-                )
+            counts = self._run(command)
         except RedisError as exc:
             self._failed(exc)
             return {}
-        return dict(zip(combos, map(int, counts), strict=True))
+        # The script's replies are integers already.
+        return dict(zip(combos, counts, strict=True))
+
+    @classmethod
+    def track_all(
+        cls, logs: Sequence[AbstractLog], partitions: Mapping[str, Hashable]
+    ) -> list[HitCounts | None]:
+        """Store a hit in each of *logs* in one round trip (pipelined).
+
+        See :meth:`findig.tools.counter.AbstractLog.track_all`; each log
+        stores the hit and reads its counts atomically, as in :meth:`track`.
+
+        :returns: The counts for each log; all empty if Redis failed and the
+            logs fail open.
+        :raises werkzeug.exceptions.ServiceUnavailable: if Redis failed and
+            the logs fail closed.
+        """
+        if len(logs) == 1:
+            return [logs[0].track(partitions)]
+        plans = [cast(RedisLog, log)._plan(partitions) for log in logs]
+        first = cast(RedisLog, logs[0])
+        if first._down():
+            first._failed(None)
+            return [{} for _ in logs]
+        try:
+            replies = cls._run_all([command for _, command in plans])
+        except RedisError as exc:
+            first._failed(exc)
+            return [{} for _ in logs]
+        return [
+            dict(zip(combos, counts, strict=True))
+            for (combos, _), counts in zip(plans, replies, strict=True)
+        ]
 
     def count(self, **partition_spec: Hashable) -> int:
         """Return the number of hits stored, in one round trip.
@@ -395,7 +488,7 @@ class RedisLog(AbstractLog):
             if self.window is None:
                 value = self.get_client().get(key)
             else:
-                value = self._script(_COUNT_WINDOW)(keys=[key], args=[self._window_ms])
+                value = self._run(_evalsha(_COUNT_WINDOW, (key,), (self._window_ms,)))
         except RedisError as exc:
             self._failed(exc)
             return 0
@@ -422,8 +515,8 @@ class RedisLog(AbstractLog):
                     text_stamp, _, payload = _text(item).partition(" ")
                     hits.append((float(text_stamp), payload))
             else:
-                flat = self._script(_RANGE_WINDOW)(
-                    keys=[self._total_key], args=[self._window_ms]
+                flat = self._run(
+                    _evalsha(_RANGE_WINDOW, (self._total_key,), (self._window_ms,))
                 )
                 for member, score in zip(flat[::2], flat[1::2], strict=True):
                     hits.append((float(score), _text(member)[_ID_LENGTH:]))

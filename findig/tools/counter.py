@@ -48,7 +48,7 @@ import threading
 import time
 from abc import ABCMeta, abstractmethod
 from collections import deque
-from collections.abc import Callable, Generator, Hashable, Iterator, Mapping
+from collections.abc import Callable, Generator, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -82,6 +82,10 @@ HitCounts = Mapping[tuple[str, ...], int]
 #: The most partitions a counter may define: every hit is counted in each
 #: combination of them (2**n - 1 counters per hit, plus the total).
 MAX_PARTITIONS: Final = 6
+
+# How many combinations of partition groups a MemoryLog remembers the
+# counters of.
+_CELLS_CACHE_SIZE: Final = 4096
 
 # Keyword parameters of the registration methods; a partition cannot be
 # named after one of them.
@@ -179,6 +183,25 @@ class AbstractLog(metaclass=ABCMeta):
             is not atomic: concurrent requests may then see the same number.
         """
 
+    @classmethod
+    def track_all(
+        cls, logs: Sequence[AbstractLog], partitions: Mapping[str, Hashable]
+    ) -> list[HitCounts | None]:
+        """Store a hit in each of several logs of this class: the app-wide
+        log and the log of a resource tracked on its own.
+
+        A :class:`Counter` calls this rather than :meth:`track` when a
+        request is a hit in more than one of its logs. This implementation
+        calls each log's :meth:`track`; a log whose storage costs a round
+        trip per call overrides it to store the hits together (see
+        :class:`findig.extras.redis.RedisLog`).
+
+        :param logs: Instances of this class.
+        :param partitions: The hit's groups, as for :meth:`track`.
+        :returns: What :meth:`track` returns, for each log, in order.
+        """
+        return [log.track(partitions) for log in logs]
+
     @abstractmethod
     def count(self, **partition_spec: Hashable) -> int:
         """Return the number of hits stored.
@@ -238,6 +261,12 @@ class MemoryLog(AbstractLog):
         self._lock = threading.Lock()
         # One counter per (combination of partition names, their groups).
         self._counts: dict[tuple[tuple[str, ...], tuple[Hashable, ...]], int] = {}
+        # PERF: the counters a hit in given groups counts in (shared by the
+        # hits, never changed), by the groups. Bounded: emptied when full.
+        self._cells: dict[
+            tuple[tuple[str, Hashable], ...],
+            list[tuple[tuple[str, ...], tuple[Hashable, ...]]],
+        ] = {}
         # (monotonic time, wall time, partitions, cells counted) per hit.
         self._hits: deque[tuple[float, float, dict[str, Any], list[Any] | None]]
         if self.window is None:
@@ -271,20 +300,30 @@ class MemoryLog(AbstractLog):
         >>> log.track({"ip": "10.0.0.2"})
         {(): 2, ('ip',): 1}
         """
-        combos = _combinations(tuple(partitions))
-        cells = [(combo, tuple([partitions[n] for n in combo])) for combo in combos]
+        cells_key = tuple(partitions.items())
+        cells = self._cells.get(cells_key)
+        if cells is None:
+            cells = [
+                (combo, tuple([partitions[n] for n in combo]))
+                for combo in _combinations(tuple(partitions))
+            ]
+            if len(self._cells) >= _CELLS_CACHE_SIZE:
+                self._cells.clear()
+            self._cells[cells_key] = cells
         record = dict(partitions)
         counts = self._counts
         result: dict[tuple[str, ...], int] = {}
         with self._lock:
             now = self.clock()
-            if self.window is not None:
+            hits = self._hits
+            # PERF: no call unless the oldest hit has left the window.
+            if self.window is not None and hits and hits[0][0] <= now - self.window:
                 self._expire(now)
             for cell in cells:
                 number = counts.get(cell, 0) + 1
                 counts[cell] = number
                 result[cell[0]] = number
-            self._hits.append(
+            hits.append(
                 (now, time.time(), record, cells if self.window is not None else None)
             )
         return result
@@ -823,8 +862,9 @@ class Counter(AppTool):
     # -- the request hook --------------------------------------------------
 
     @staticmethod
-    def _counts(log: AbstractLog, partitions: Mapping[str, Hashable]) -> HitCounts:
-        counts = log.track(partitions)
+    def _counted(
+        log: AbstractLog, partitions: Mapping[str, Hashable], counts: HitCounts | None
+    ) -> HitCounts:
         if counts is None:
             # A log without atomic counts (see AbstractLog.track).
             counts = {
@@ -838,13 +878,17 @@ class Counter(AppTool):
         assert state is not None
         request = state.request
         partitions = {name: fgroup(request) for name, fgroup in self._partitions}
-        counts = self._counts(self._log, partitions)
         entry = None
         if state.resource is not None and self._tracked:
             entry = self._tracked.get(id(state.resource))
         own_counts: HitCounts = {}
-        if entry is not None:
-            own_counts = self._counts(entry.log, partitions)
+        if entry is None:
+            counts = self._counted(self._log, partitions, self._log.track(partitions))
+        else:
+            # One call for both logs: a shared storage makes one round trip.
+            both = self.storage.track_all((self._log, entry.log), partitions)
+            counts = self._counted(self._log, partitions, both[0])
+            own_counts = self._counted(entry.log, partitions, both[1])
         for rule in self._before:
             if rule.matches(partitions, counts):
                 rule.fire(partitions)
@@ -853,8 +897,10 @@ class Counter(AppTool):
                 if rule.matches(partitions, own_counts):
                     rule.fire(partitions)
         yield None
-        self._run_after(self._after, partitions, counts)
-        if entry is not None:
+        # PERF: most counters have no after-callbacks; skip the calls.
+        if self._after:
+            self._run_after(self._after, partitions, counts)
+        if entry is not None and entry.after:
             self._run_after(entry.after, partitions, own_counts)
 
     @staticmethod
