@@ -4,8 +4,10 @@ without the tool, all measured in one process, interleaved round by round.
     python benchmarks/bench_tools.py [--rounds 20] [--requests 2000]
 
 Scenarios: a Validator-enforced POST, a Counter-tracked GET (in-memory log
-and Redis log; the Redis one needs the server at FINDIG_TEST_REDIS_URL), and
-a guarded GET (BasicProtector with a cached verifier; a token GateKeeper).
+and Redis log; the Redis ones need the server at FINDIG_TEST_REDIS_URL, and
+are measured beside a bare round trip to it: PING, and EVALSHA of a trivial
+script), and a guarded GET (BasicProtector with a cached verifier; a token
+GateKeeper).
 """
 
 from __future__ import annotations
@@ -61,7 +63,10 @@ def with_validator(app: App, item: Any) -> None:
     validator.enforce(item, name="string(maxlength=50)", price="int(min=0)")
 
 
-def with_counter(storage: Any = None) -> Callable[[App, Any], None]:
+def with_counter(storage: Any = None, own: bool = False) -> Callable[[App, Any], None]:
+    """A rate limiter by client address; *own*: the item resource is tracked
+    in a log of its own too (one more log per request)."""
+
     def setup(app: App, item: Any) -> None:
         counter = Counter(app, duration=3600, storage=storage)
         counter.partition("ip", lambda request: request.remote_addr)
@@ -69,6 +74,9 @@ def with_counter(storage: Any = None) -> Callable[[App, Any], None]:
         @counter.every(1, after=10**9, ip=counter.any)
         def over_limit(ip):  # never reached in the benchmark
             raise AssertionError(ip)
+
+        if own:
+            counter.every(1, over_limit, after=10**9, resource=item, ip=counter.any)
 
     return setup
 
@@ -159,6 +167,18 @@ def redis_log() -> Any:
     return RedisLog.configure(client=client, prefix=f"bench:{uuid.uuid4().hex[:8]}:")
 
 
+def redis_floor(client: Any, *command: Any) -> Any:
+    """A WSGI app that only sends *command* to Redis: one bare round trip,
+    the floor of a request tracked in Redis."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        client.execute_command(*command)
+        start_response("200 OK", [])
+        return [b""]
+
+    return app
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=20)
@@ -188,6 +208,23 @@ def main() -> None:
     if storage is not None:
         scenarios["GET, Counter (Redis log)"] = (
             item_app(with_counter(storage)),
+            get,
+            "GET",
+        )
+        scenarios["GET, Counter (Redis log, and the resource's own)"] = (
+            item_app(with_counter(storage, own=True)),
+            get,
+            "GET",
+        )
+        client = storage.get_client()
+        trivial = client.script_load("return 1")
+        scenarios["Redis PING alone (one round trip)"] = (
+            redis_floor(client, "PING"),
+            get,
+            "GET",
+        )
+        scenarios["Redis EVALSHA of `return 1` alone"] = (
+            redis_floor(client, "EVALSHA", trivial, 0),
             get,
             "GET",
         )
