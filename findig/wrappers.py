@@ -160,8 +160,14 @@ class Request(_WerkzeugRequest):
         and with 400 one that cannot be read (a malformed chunked body) or
         that ends before its ``Content-Length`` (the client went away)."""
         try:
-            body = self.get_data(cache=True)
             length = self.content_length
+            if length is not None and getattr(self, "_cached_data", None) is None:
+                # PERF: werkzeug reads a body 64 KiB at a time, allocating
+                # 64 KiB for a body of a few bytes; its length is known.
+                body = _read_exactly(self.stream, length)
+                self._cached_data = body  # where get_data() caches it
+            else:
+                body = self.get_data(cache=True)
             if length is not None and len(body) < length:
                 # A server that marks its input terminated (gunicorn) hands
                 # over what arrived; werkzeug only checks unterminated input.
@@ -194,6 +200,20 @@ class Request(_WerkzeugRequest):
             if len(_HOST_URLS) < _HOST_URLS_SIZE:
                 _HOST_URLS[key] = url
         return url
+
+
+def _read_exactly(stream: Any, length: int) -> bytes:
+    """Read *length* bytes of *stream*, or what there is before its end (a
+    stream may return less than asked for before its end)."""
+    chunks = []
+    missing = length
+    while missing > 0:
+        chunk = stream.read(missing)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 # The host URLs by (scheme, host); capped, as clients choose the Host header.

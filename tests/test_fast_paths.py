@@ -8,8 +8,10 @@ without hooks.
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import tracemalloc
 from collections import OrderedDict
 from datetime import date, datetime
 from decimal import Decimal
@@ -373,3 +375,49 @@ def test_hooks_with_options_in_test_contexts_and_after_the_first_request():
     with pytest.raises(AttributeError, match="no attribute 'unknown'"):
         with app.test_context(path="/open"):
             _ = ctx.unknown
+
+
+class _Trickle:
+    """A WSGI input that hands out at most 3 bytes a read of a given size."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, size: int = -1) -> bytes:
+        size = len(self.data) if size < 0 else min(size, 3)
+        chunk, self.data = self.data[:size], self.data[size:]
+        return chunk
+
+
+BODY = json.dumps({"name": "x" * 40, "n": 3}).encode()
+
+
+def _post_environ(stream: Any, terminated: bool) -> dict[str, Any]:
+    environ = EnvironBuilder(method="POST", data=BODY).get_environ()
+    environ["wsgi.input"] = stream
+    if terminated:
+        environ["wsgi.input_terminated"] = True
+    return environ
+
+
+@pytest.mark.parametrize("terminated", [False, True])
+def test_a_body_of_known_length_is_read_as_werkzeug_reads_it(terminated):
+    # Read by its Content-Length, in as many reads as the stream needs, and
+    # cached where get_data() caches it.
+    expected = WerkzeugRequest(_post_environ(_Trickle(BODY), terminated)).get_data()
+    request = Request(_post_environ(_Trickle(BODY), terminated))
+    assert request._read_body() == BODY == expected
+    assert request.get_data() == BODY
+
+
+@pytest.mark.parametrize("terminated", [False, True])
+def test_a_small_body_costs_little_memory(terminated):
+    # werkzeug reads 64 KiB at a time, allocating as much for a few bytes.
+    request = Request(_post_environ(io.BytesIO(BODY), terminated))
+    tracemalloc.start()
+    try:
+        assert request._read_body() == BODY
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024
