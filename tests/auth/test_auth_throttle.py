@@ -10,10 +10,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+from werkzeug.exceptions import ServiceUnavailable
+
+from findig.contrib.auth.throttle import LoginThrottle, LoginThrottled
 
 from .auth_helpers import basic
 
@@ -142,6 +149,216 @@ def test_check_deploy_warns_about_per_process_counts(project):
     project.configure(REDIS_URL=REDIS_URL)
     texts = [m.text for m in run_checks(deploy=True, workers=2)]
     assert not any("failed logins" in t for t in texts), texts
+
+
+# -- the throttle itself: exact under concurrency -------------------------------
+
+#: How long the fake verification of the threaded tests takes (argon2 takes
+#: about 150 ms): long enough for every thread to arrive while it runs.
+VERIFY = 0.05
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_throttle(request: pytest.FixtureRequest) -> Callable[..., LoginThrottle]:
+    """Makes throttles on the storage of the parameter; those on Redis share
+    a key prefix of the test's own, as the worker processes of a
+    deployment would."""
+    if request.param == "memory":
+        return LoginThrottle
+    prefix = request.getfixturevalue("redis_prefix")
+    return lambda *args, **kwargs: LoginThrottle(
+        *args, redis_url=REDIS_URL, prefix=prefix, **kwargs
+    )
+
+
+def _storm(
+    throttles: list[LoginThrottle],
+    attempts: int,
+    user: Callable[[int], str],
+    address: Callable[[int], str],
+    fail: bool = True,
+) -> tuple[int, int, int]:
+    """*attempts* logins at once, on each of *throttles* in turn, each
+    verifying for :data:`VERIFY` seconds: how many were verified, refused,
+    and the most verified at once."""
+    barrier = threading.Barrier(attempts)
+    lock = threading.Lock()
+    state = {"verified": 0, "running": 0, "most": 0}
+
+    def one(index: int) -> bool:
+        barrier.wait(timeout=10)
+        try:
+            throttle = throttles[index % len(throttles)]
+            with throttle.attempt(user(index), address(index)) as attempt:
+                with lock:
+                    state["verified"] += 1
+                    state["running"] += 1
+                    state["most"] = max(state["most"], state["running"])
+                time.sleep(VERIFY)
+                with lock:
+                    state["running"] -= 1
+                if fail:
+                    attempt.failed()
+        except LoginThrottled as exc:
+            assert exc.seconds == throttle.window
+            return False
+        return True
+
+    with ThreadPoolExecutor(attempts) as pool:
+        passed = sum(pool.map(one, range(attempts)))
+    assert passed == state["verified"]
+    return state["verified"], attempts - passed, state["most"]
+
+
+def test_exactly_the_limit_per_user_is_verified(make_throttle):
+    throttle = make_throttle(5, 1000, 60)
+    verified, refused, _ = _storm(
+        [throttle], 32, lambda i: "alice", lambda i: f"192.0.2.{i}"
+    )
+    assert (verified, refused) == (5, 27)
+    assert throttle.failures(user="alice") == 5
+    with pytest.raises(LoginThrottled) as info:  # refused at once now
+        throttle.attempt("alice", "192.0.2.200").__enter__()
+    assert info.value.seconds == 60
+
+
+def test_exactly_the_limit_per_address_is_verified(make_throttle):
+    throttle = make_throttle(5, 4, 60)
+    verified, refused, _ = _storm(
+        [throttle], 32, lambda i: f"user{i}", lambda i: "192.0.2.66"
+    )
+    assert (verified, refused) == (4, 28)
+    assert throttle.failures(address="192.0.2.66") == 4
+    # Another address is not affected.
+    with throttle.attempt("carol", "192.0.2.1") as attempt:
+        attempt.failed()
+    assert throttle.failures(address="192.0.2.1") == 1
+
+
+def test_two_throttles_on_redis_share_the_limit(redis_prefix):
+    # Two processes (two throttles on one Redis), 16 attempts each at once.
+    first, second = (
+        LoginThrottle(3, 1000, 60, redis_url=REDIS_URL, prefix=redis_prefix)
+        for _ in range(2)
+    )
+    verified, refused, _ = _storm(
+        [first, second], 32, lambda i: "alice", lambda i: f"192.0.2.{i}"
+    )
+    assert (verified, refused) == (3, 29)
+    assert first.failures(user="alice") == second.failures(user="alice") == 3
+
+
+def test_successful_logins_wait_for_a_slot_and_are_never_refused(make_throttle):
+    throttle = make_throttle(3, 1000, 60)
+    verified, refused, most = _storm(
+        [throttle], 24, lambda i: "alice", lambda i: "192.0.2.1", fail=False
+    )
+    assert (verified, refused) == (24, 0)
+    assert most == 3  # serialised down to the limit, in parallel
+    assert throttle.failures(user="alice") == 0
+    assert throttle.failures(address="192.0.2.1") == 0
+
+
+def test_an_error_releases_the_slot(make_throttle):
+    throttle = make_throttle(2, 1000, 60, wait=0.5)
+    for _ in range(5):
+        with pytest.raises(RuntimeError):
+            with throttle.attempt("alice", "192.0.2.1"):
+                raise RuntimeError("the database is down")
+    assert throttle.failures(user="alice") == 0
+    with throttle.attempt("alice", "192.0.2.1") as attempt:
+        attempt.failed()
+    assert throttle.failures(user="alice") == 1
+
+
+def test_waiting_for_a_slot_then_429(make_throttle):
+    throttle = make_throttle(2, 1000, 60, wait=0.3)
+    holding = throttle.attempt("alice", "192.0.2.1").__enter__()
+    other = throttle.attempt("alice", "192.0.2.2").__enter__()
+    started = time.monotonic()
+    with pytest.raises(LoginThrottled) as info:
+        throttle.attempt("alice", "192.0.2.3").__enter__()
+    assert time.monotonic() - started >= 0.3  # it waited
+    assert info.value.seconds == 1  # busy, not failed: try again soon
+    # A slot freed while waiting is taken.
+    timer = threading.Timer(0.1, other.__exit__, (None, None, None))
+    timer.start()
+    with throttle.attempt("alice", "192.0.2.3") as attempt:
+        attempt.failed()
+    timer.join()
+    holding.failed()
+    holding.__exit__(None, None, None)
+    # Failures alone at the limit: refused at once, for the window.
+    started = time.monotonic()
+    with pytest.raises(LoginThrottled) as info:
+        throttle.attempt("alice", "192.0.2.3").__enter__()
+    assert time.monotonic() - started < 0.3
+    assert info.value.seconds == 60
+
+
+def test_reservations_in_redis_expire(redis_client, redis_prefix):
+    # A worker killed while verifying: its reservation is never settled.
+    killed = LoginThrottle(
+        1, 1000, 60, redis_url=REDIS_URL, prefix=redis_prefix, lease=0.3
+    )
+    killed.attempt("alice", "192.0.2.1").__enter__()
+    survivor = LoginThrottle(1, 1000, 60, redis_url=REDIS_URL, prefix=redis_prefix)
+    started = time.monotonic()
+    with survivor.attempt("alice", "192.0.2.2") as attempt:
+        attempt.failed()
+    assert 0.2 <= time.monotonic() - started < survivor.wait
+    assert survivor.failures(user="alice") == 1
+
+
+def test_redis_keys_expire_when_idle(redis_client, redis_prefix):
+    throttle = LoginThrottle(3, 1000, 60, redis_url=REDIS_URL, prefix=redis_prefix)
+    attempt = throttle.attempt("alice", "192.0.2.1").__enter__()
+    pending = {
+        key: redis_client.pttl(key)
+        for key in redis_client.scan_iter(match=f"{redis_prefix}*")
+    }
+    assert len(pending) == 2, pending  # the user's and the address's
+    assert all(0 < ttl <= 30_000 for ttl in pending.values()), pending
+    attempt.failed()
+    attempt.__exit__(None, None, None)
+    keys = list(redis_client.scan_iter(match=f"{redis_prefix}*"))
+    assert len(keys) == 2, keys  # the failures; the reservations are gone
+    assert all(0 < redis_client.pttl(key) <= 60_000 for key in keys)
+    with throttle.attempt("bob", "192.0.2.2"):
+        pass  # a success leaves nothing behind
+    assert len(list(redis_client.scan_iter(match=f"{redis_prefix}*"))) == 2
+
+
+def test_memory_entries_of_idle_names_are_dropped():
+    throttle = LoginThrottle(3, 1000, 1)
+    storage: Any = throttle._storage
+    for index in range(50):
+        with throttle.attempt(f"user{index}", f"192.0.2.{index}") as attempt:
+            attempt.failed()
+        with throttle.attempt(f"ok{index}", "192.0.2.1"):
+            pass
+    assert len(storage._entries) == 100  # the failures, in the window
+    time.sleep(1.05)
+    with throttle.attempt("ok", "192.0.2.1"):
+        pass
+    assert storage._entries == {}
+
+
+def test_redis_down_fails_closed_or_open_at_once(redis_prefix):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"redis://127.0.0.1:{port}/0"
+    closed = LoginThrottle(1, 1, 60, redis_url=url, prefix=redis_prefix)
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable):
+        closed.attempt("alice", "192.0.2.1").__enter__()
+    assert time.monotonic() - started < 2  # short timeouts, no retries
+    opened = LoginThrottle(1, 1, 60, redis_url=url, prefix=redis_prefix, fail_open=True)
+    for _ in range(3):  # unthrottled, nothing counted
+        with opened.attempt("alice", "192.0.2.1") as attempt:
+            attempt.failed()
+    assert opened.failures(user="alice") == 0
 
 
 # -- gunicorn ------------------------------------------------------------------

@@ -457,11 +457,13 @@ class Authenticator:
         In order: a password over the length limit is refused
         (:class:`~findig.contrib.auth.hashing.PasswordTooLong`); an attempt
         beyond the throttle's limits is refused
-        (:class:`~findig.contrib.auth.throttle.LoginThrottled`); then the
-        password is verified, taking the same time for an unknown user, an
-        inactive user and a wrong password, which fail alike
-        (:class:`LoginFailed`, recorded by the throttle). On success, a
-        deprecated or weaker hash is replaced by a fresh one.
+        (:class:`~findig.contrib.auth.throttle.LoginThrottled`, after
+        waiting for attempts in flight if only they hold the slots); then
+        the password is verified, holding a slot of the throttle, and
+        taking the same time for an unknown user, an inactive user and a
+        wrong password, which fail alike (:class:`LoginFailed`, recorded by
+        the throttle). On success, a deprecated or weaker hash is replaced
+        by a fresh one.
 
         :param address: The client's address (for the throttle).
         :param record_login: Set the user's ``last_login`` (when older than
@@ -474,12 +476,14 @@ class Authenticator:
                 f"Passwords are at most {hasher.max_length} bytes long (UTF-8)"
             )
         key = self.throttle_key(username)
-        self.throttle.check(key, address)
-        user = None if key.startswith("\x00") else get_user(session, username)
-        ok, new_hash = hasher.verify(password, user.password_hash if user else None)
-        if not ok or user is None or not user.is_active:
-            self.throttle.failed(key, address)
-            raise LoginFailed()
+        # The attempt holds a slot of the throttle while the password is
+        # verified, so concurrent attempts cannot exceed its limits.
+        with self.throttle.attempt(key, address) as attempt:
+            user = None if key.startswith("\x00") else get_user(session, username)
+            ok, new_hash = hasher.verify(password, user.password_hash if user else None)
+            if not ok or user is None or not user.is_active:
+                attempt.failed()
+                raise LoginFailed()
         if new_hash is not None:
             user.password_hash = new_hash
         now = utcnow()

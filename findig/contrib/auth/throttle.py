@@ -1,34 +1,95 @@
-"""Brute-force protection: failed password logins, counted per user name
-and per client address on a :class:`~findig.tools.counter.Counter`'s log.
+"""Brute-force protection: wrong passwords limited, exactly, per user name
+and per client address.
 
-Before a password is checked, the failures recorded in the last
-``LOGIN_WINDOW`` seconds are counted; from ``LOGIN_MAX_ATTEMPTS`` failures
-for the user name (or ``LOGIN_MAX_ATTEMPTS_PER_ADDRESS`` from the client
-address) on, the attempt is refused with 429 and ``Retry-After`` without
-checking anything. Only failures are recorded, so a user who logs in
+At most ``LOGIN_MAX_ATTEMPTS`` wrong passwords are ever verified for one
+user name within ``LOGIN_WINDOW`` seconds (and at most
+``LOGIN_MAX_ATTEMPTS_PER_ADDRESS`` from one client address), however many
+attempts arrive at once.
+
+**Why reservations.** Counting the failures before verifying a password,
+and recording one after, is not enough: verifying takes a while (argon2,
+about 150 ms), and concurrent attempts for one user would all pass the
+count before any of them is recorded, so as many attempts as requests
+served at once could slip past the limit. So an attempt first *reserves* a
+slot: it may go on to verify the password only if the failures in the
+window plus the attempts in flight stay below the limit, for its user name
+and for its address, and taking the slot is atomic with that check
+(:meth:`LoginThrottle.attempt`). After verification, a failure turns the
+reservation into a recorded failure; a success, or an error (a database
+down, say), releases it and records nothing, so a user who logs in
 successfully is never slowed down.
 
-With ``REDIS_URL`` set, failures are stored in Redis
-(:class:`findig.extras.redis.RedisLog`): the limits are exact across every
-worker process and machine. Without it, each process counts on its own
-(:class:`~findig.tools.counter.MemoryLog`), so with *n* workers up to *n*
-times the limit can be tried; ``manage.py check --deploy`` warns about it.
+**Refusing and waiting.** When the failures alone reach a limit, the
+attempt is refused at once with :class:`LoginThrottled` (429,
+``Retry-After``: the window), without checking anything, not even a right
+password. When the limit is reached only because of attempts in flight (a
+client making parallel Basic requests, say), the attempt waits for a slot,
+for at most :data:`WAIT` seconds, then is refused with 429 and
+``Retry-After: 1``. Legitimate parallel logins of one user are thus
+serialised down to ``LOGIN_MAX_ATTEMPTS`` at a time, and never refused
+while no failure happened.
 
-Concurrent attempts for one user name can each pass the check before any
-of them is recorded: at the limit, at most as many extra attempts as
-requests served at once slip through.
+**Storage.** With ``REDIS_URL`` set, reservations and failures are kept
+in Redis, so the limits hold across every worker process and machine. Per
+user name and per address, the failures are a sorted set scored by the
+Redis server's time, trimmed to the window, and the reservations a sorted
+set scored by their expiry (:data:`LEASE` seconds, so that a worker killed
+in the middle of a verification does not hold its slot for ever). One Lua
+script reserves (cleans both keys, checks both limits, and takes a slot in
+both or in neither), another settles (releases the slot and, for a failure,
+records it): one round trip each. The keys start with
+``LOGIN_THROTTLE_PREFIX`` and ``{throttle}`` (a Redis Cluster hash tag, so
+that the scripts' keys are on one node); they expire when idle (the
+failures after the window, the reservations after the lease). The client
+is the one :class:`findig.extras.redis.RedisLog` makes (short timeouts, no
+retries); when Redis fails, ``LOGIN_THROTTLE_FAIL_OPEN`` decides: let logins
+through unthrottled (with a warning), or refuse them with 503. After a
+failure, Redis is not asked again for a second.
+
+Without ``REDIS_URL``, each process keeps its own counts, under a lock: the
+limits are exact per process, so with *n* workers up to *n* times the limit
+can be tried (``manage.py check --deploy`` warns about it). Reservations in
+memory need no expiry (they end with the process); entries of idle user
+names and addresses are dropped, so memory stays bounded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import random
+import secrets
 import threading
-from typing import Any
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
-from werkzeug.exceptions import TooManyRequests
+from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
-from findig.tools.counter import AbstractLog, Counter, MemoryLog
+if TYPE_CHECKING:
+    from findig.extras.redis import RedisLog
 
-__all__ = ["LoginThrottle", "LoginThrottled"]
+__all__ = ["LEASE", "WAIT", "LoginAttempt", "LoginThrottle", "LoginThrottled"]
+
+#: The longest an attempt waits, in seconds, for a slot held by attempts in
+#: flight before it is refused.
+WAIT = 5.0
+#: How long, in seconds, a reservation in Redis holds its slot at most: the
+#: slots of a worker killed while verifying a password come back after it.
+#: Far longer than a verification takes.
+LEASE = 30.0
+
+# The pause between two tries of a waiting attempt in Redis, in seconds
+# (random within these bounds, so that waiting attempts do not keep step).
+_POLL = (0.01, 0.025)
+# The Retry-After of an attempt refused after waiting for attempts in flight.
+_BUSY_RETRY_AFTER = 1
+
+# What a reservation finds: a slot, the limit reached by failures alone, or
+# by attempts in flight.
+_GRANTED, _THROTTLED, _BUSY = 0, 1, 2
 
 
 class LoginThrottled(TooManyRequests):
@@ -42,11 +103,197 @@ class LoginThrottled(TooManyRequests):
         self.seconds = retry_after
 
 
-_redis_logs: dict[tuple[str, str, bool], type[AbstractLog]] = {}
+class _Storage(ABC):
+    """Where a throttle keeps its reservations and failures."""
+
+    def __init__(self, max_attempts: int, max_per_address: int, window: int) -> None:
+        self.limits = (max_attempts, max_per_address)
+        self.window = window
+
+    @abstractmethod
+    def reserve(self, user: str, address: str, deadline: float) -> Any:
+        """Take a slot for *user* and *address*, waiting for attempts in
+        flight until *deadline* (:func:`time.monotonic`).
+
+        :returns: The reservation, to settle; ``None`` when there is nothing
+            to settle (Redis failed and the throttle fails open).
+        :raises LoginThrottled: beyond the limits.
+        """
+
+    @abstractmethod
+    def settle(self, reservation: Any, failed: bool) -> None:
+        """End *reservation*: record a failure, or release it."""
+
+    @abstractmethod
+    def failures(self, kind: str, name: str) -> int:
+        """The failures in the window for user (``kind`` ``"u"``) or
+        address (``"a"``) *name*."""
+
+
+class _Counts:
+    """The failures (times, oldest first) and attempts in flight of one
+    user name or address, in memory."""
+
+    __slots__ = ("failures", "pending")
+
+    def __init__(self) -> None:
+        self.failures: deque[float] = deque()
+        self.pending = 0
+
+
+class _MemoryStorage(_Storage):
+    """Counts in the memory of the process, under a lock."""
+
+    def __init__(self, max_attempts: int, max_per_address: int, window: int) -> None:
+        super().__init__(max_attempts, max_per_address, window)
+        self._entries: dict[tuple[str, str], _Counts] = {}
+        self._changed = threading.Condition(threading.Lock())
+        self._swept = time.monotonic()
+
+    def _sweep(self, now: float) -> None:
+        """Drop the entries with nothing in flight and no failure in the
+        window (at most once a window: amortised, and memory stays bounded
+        by the user names and addresses seen in two windows)."""
+        if now - self._swept < self.window:
+            return
+        self._swept = now
+        cutoff = now - self.window
+        idle = [
+            key
+            for key, counts in self._entries.items()
+            if not counts.pending
+            and (not counts.failures or counts.failures[-1] <= cutoff)
+        ]
+        for key in idle:
+            del self._entries[key]
+
+    def reserve(self, user: str, address: str, deadline: float) -> Any:
+        keys = (("u", user), ("a", address))
+        entries = self._entries
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                self._sweep(now)
+                cutoff = now - self.window
+                verdict = _GRANTED
+                found = []
+                for key, limit in zip(keys, self.limits, strict=True):
+                    counts = entries.get(key)
+                    if counts is None:
+                        counts = entries[key] = _Counts()
+                    failures = counts.failures
+                    while failures and failures[0] <= cutoff:
+                        failures.popleft()
+                    if len(failures) >= limit:
+                        raise LoginThrottled(self.window)
+                    if len(failures) + counts.pending >= limit:
+                        verdict = _BUSY
+                    found.append((key, counts))
+                if verdict == _GRANTED:
+                    for _, counts in found:
+                        counts.pending += 1
+                    return found
+                remaining = deadline - now
+                if remaining <= 0:
+                    raise LoginThrottled(_BUSY_RETRY_AFTER)
+                self._changed.wait(remaining)
+
+    def settle(self, reservation: Any, failed: bool) -> None:
+        entries = self._entries
+        with self._changed:
+            now = time.monotonic()
+            for key, counts in reservation:
+                counts.pending -= 1
+                if failed:
+                    counts.failures.append(now)
+                elif (
+                    not counts.pending
+                    and not counts.failures
+                    and entries.get(key) is counts
+                ):
+                    del entries[key]
+            self._changed.notify_all()
+
+    def failures(self, kind: str, name: str) -> int:
+        cutoff = time.monotonic() - self.window
+        with self._changed:
+            counts = self._entries.get((kind, name))
+            if counts is None:
+                return 0
+            return sum(1 for stamp in counts.failures if stamp > cutoff)
+
+
+# The Redis server's clock, in milliseconds: the clocks of the machines
+# running the app do not matter.
+_NOW_MS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: the user's failures and reservations, the address's failures and
+# reservations. ARGV: window (ms), lease (ms), the user's limit, the
+# address's limit, the reservation's id. Returns 0 (a slot taken in both),
+# 1 (failures alone at a limit) or 2 (busy with attempts in flight).
+_RESERVE = (
+    _NOW_MS
+    + """
+local window = tonumber(ARGV[1])
+local verdict = 0
+for i = 1, 3, 2 do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+  redis.call('ZREMRANGEBYSCORE', KEYS[i + 1], '-inf', now)
+  local limit = tonumber(ARGV[i == 1 and 3 or 4])
+  local failures = redis.call('ZCARD', KEYS[i])
+  if failures >= limit then
+    return 1
+  end
+  if failures + redis.call('ZCARD', KEYS[i + 1]) >= limit then
+    verdict = 2
+  end
+end
+if verdict == 0 then
+  local expiry = now + tonumber(ARGV[2])
+  for i = 2, 4, 2 do
+    redis.call('ZADD', KEYS[i], expiry, ARGV[5])
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+  end
+end
+return verdict
+"""
+)
+
+# KEYS: as for _RESERVE. ARGV: the reservation's id, 1 for a failure (0
+# otherwise), window (ms). A failure is recorded even if its reservation
+# expired meanwhile: it happened.
+_SETTLE = (
+    _NOW_MS
+    + """
+for i = 1, 3, 2 do
+  redis.call('ZREM', KEYS[i + 1], ARGV[1])
+  if ARGV[2] == '1' then
+    redis.call('ZADD', KEYS[i], now, ARGV[1])
+    redis.call('PEXPIRE', KEYS[i], ARGV[3])
+  end
+end
+return 0
+"""
+)
+
+# KEYS: failures. ARGV: window (ms).
+_FAILURES = (
+    _NOW_MS
+    + """
+local cutoff = '(' .. string.format('%d', now - tonumber(ARGV[1]))
+return redis.call('ZCOUNT', KEYS[1], cutoff, '+inf')
+"""
+)
+
+
+_redis_logs: dict[tuple[str, str, bool], type[RedisLog]] = {}
 _redis_lock = threading.Lock()
 
 
-def _redis_storage(url: str, prefix: str, fail_open: bool) -> type[AbstractLog]:
+def _redis_storage(url: str, prefix: str, fail_open: bool) -> type[RedisLog]:
     # One configured class (and so one Redis connection pool) per process
     # and configuration, however many applications are built.
     key = (url, prefix, fail_open)
@@ -64,17 +311,151 @@ def _redis_storage(url: str, prefix: str, fail_open: bool) -> type[AbstractLog]:
     return storage
 
 
+class _RedisStorage(_Storage):
+    """Counts in Redis, shared by every process.
+
+    The client, its timeouts and the handling of failures (fail open or
+    closed, a warning at most every ten seconds, Redis left alone for a
+    second after a failure) are those of a configured
+    :class:`~findig.extras.redis.RedisLog`.
+    """
+
+    def __init__(
+        self,
+        max_attempts: int,
+        max_per_address: int,
+        window: int,
+        url: str,
+        prefix: str,
+        fail_open: bool,
+        lease: float,
+    ) -> None:
+        from redis.exceptions import RedisError
+
+        super().__init__(max_attempts, max_per_address, window)
+        self._errors = RedisError
+        self._log = _redis_storage(url, prefix, fail_open)(window, None)
+        client = self._log.get_client()
+        self._reserve = client.register_script(_RESERVE)
+        self._settle = client.register_script(_SETTLE)
+        self._count = client.register_script(_FAILURES)
+        self._base = f"{prefix}{{throttle}}:"
+        self._window_ms = max(1, math.ceil(window * 1000))
+        self._lease_ms = max(1, math.ceil(lease * 1000))
+
+    def _keys(self, user: str, address: str) -> list[str]:
+        base = self._base
+        return [
+            f"{base}uf:{user}",
+            f"{base}up:{user}",
+            f"{base}af:{address}",
+            f"{base}ap:{address}",
+        ]
+
+    def reserve(self, user: str, address: str, deadline: float) -> Any:
+        log = self._log
+        keys = self._keys(user, address)
+        token = secrets.token_hex(8)
+        args = (self._window_ms, self._lease_ms, *self.limits, token)
+        while True:
+            if log._down():
+                log._failed(None)  # raises 503 when failing closed
+                return None
+            try:
+                verdict = int(self._reserve(keys=keys, args=args))
+            except self._errors as exc:
+                log._failed(exc)
+                return None
+            if verdict == _GRANTED:
+                return (keys, token)
+            if verdict == _THROTTLED:
+                raise LoginThrottled(self.window)
+            if time.monotonic() >= deadline:
+                raise LoginThrottled(_BUSY_RETRY_AFTER)
+            time.sleep(random.uniform(*_POLL))
+
+    def settle(self, reservation: Any, failed: bool) -> None:
+        keys, token = reservation
+        try:
+            self._settle(keys=keys, args=(token, int(failed), self._window_ms))
+        except self._errors as exc:
+            # The outcome of the login stands: a reservation left behind
+            # expires with its lease. Only the warning is wanted here.
+            with contextlib.suppress(ServiceUnavailable):
+                self._log._failed(exc)
+
+    def failures(self, kind: str, name: str) -> int:
+        log = self._log
+        if log._down():
+            log._failed(None)
+            return 0
+        try:
+            key = f"{self._base}{kind}f:{name}"
+            return int(self._count(keys=[key], args=[self._window_ms]))
+        except self._errors as exc:
+            log._failed(exc)
+            return 0
+
+
+class LoginAttempt:
+    """A password check under a :class:`LoginThrottle`: a context manager
+    holding a slot while the password is verified.
+
+    Entering it reserves the slot (waiting for one if attempts in flight
+    hold them all) or raises :class:`LoginThrottled`. Call :meth:`failed`
+    when the password is wrong; leaving the block then records the
+    failure. Leaving it otherwise, normally or by an exception, releases the
+    slot and records nothing.
+    """
+
+    __slots__ = ("_address", "_failed", "_reservation", "_throttle", "_user")
+
+    def __init__(self, throttle: LoginThrottle, user: str, address: str) -> None:
+        self._throttle = throttle
+        self._user = user
+        self._address = address
+        self._reservation: Any = None
+        self._failed = False
+
+    def __enter__(self) -> LoginAttempt:
+        throttle = self._throttle
+        self._reservation = throttle._storage.reserve(
+            self._user, self._address, time.monotonic() + throttle.wait
+        )
+        return self
+
+    def failed(self) -> None:
+        """Mark the attempt as failed (a wrong password, an unknown or
+        inactive user): it is recorded when the block is left."""
+        self._failed = True
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        reservation, self._reservation = self._reservation, None
+        if reservation is not None:
+            self._throttle._storage.settle(reservation, self._failed)
+
+
 class LoginThrottle:
-    """Counts failed logins and refuses attempts beyond the limits.
+    """Limits the wrong passwords verified per user name and per client
+    address, exactly (see the module's description).
 
     :param max_attempts: Failures allowed per user name in the window.
     :param max_per_address: Failures allowed per client address.
     :param window: The window, in seconds.
-    :param redis_url: Store failures in this Redis server (exact across
+    :param redis_url: Keep the counts in this Redis server (exact across
         processes); ``None`` keeps them in the memory of the process.
     :param prefix: The prefix of the Redis keys.
     :param fail_open: When Redis fails: let logins through unthrottled
         (``True``) or refuse them with 503 (``False``).
+    :param wait: The longest an attempt waits for a slot held by attempts
+        in flight, in seconds.
+    :param lease: How long a reservation in Redis holds its slot at most,
+        in seconds.
     """
 
     def __init__(
@@ -85,24 +466,32 @@ class LoginThrottle:
         redis_url: str | None = None,
         prefix: str = "findig:login:",
         fail_open: bool = False,
+        *,
+        wait: float = WAIT,
+        lease: float = LEASE,
     ) -> None:
         self.max_attempts = max_attempts
         self.max_per_address = max_per_address
         self.window = window
-        storage: type[AbstractLog]
+        self.wait = wait
+        self._storage: _Storage
         if redis_url:
-            storage = _redis_storage(redis_url, prefix, fail_open)
+            self._storage = _RedisStorage(
+                max_attempts,
+                max_per_address,
+                window,
+                redis_url,
+                prefix,
+                fail_open,
+                lease,
+            )
         else:
-            storage = MemoryLog
-        #: The counter whose app-wide log records the failures (it is not
-        #: attached to any application: failures are tracked explicitly).
-        self.counter = Counter(duration=window, storage=storage)
-        self._log = self.counter.hits()
+            self._storage = _MemoryStorage(max_attempts, max_per_address, window)
 
     @property
     def shared(self) -> bool:
-        """Whether the failures are shared by every process (Redis)."""
-        return not isinstance(self._log, MemoryLog)
+        """Whether the counts are shared by every process (Redis)."""
+        return isinstance(self._storage, _RedisStorage)
 
     @property
     def findig_process_local(self) -> str | None:
@@ -119,26 +508,24 @@ class LoginThrottle:
             f"{self.max_per_address}/address per {self.window}s ({where})>"
         )
 
-    def check(self, user: str, address: Any) -> None:
-        """Refuse an attempt for *user* from *address* if either has
-        reached its limit.
+    def attempt(self, user: str, address: Any) -> LoginAttempt:
+        """A login attempt for *user* from *address*, to verify a password
+        in::
 
-        :raises LoginThrottled: 429 with ``Retry-After`` (the window).
+            with throttle.attempt(user, address) as attempt:
+                if not verified:
+                    attempt.failed()
+
+        :returns: A :class:`LoginAttempt` (entering it may raise
+            :class:`LoginThrottled`: 429 with ``Retry-After``, or
+            :class:`~werkzeug.exceptions.ServiceUnavailable` when Redis
+            fails and the throttle fails closed).
         """
-        log = self._log
-        if (
-            log.count(user=user) >= self.max_attempts
-            or log.count(address=address or "") >= self.max_per_address
-        ):
-            raise LoginThrottled(self.window)
-
-    def failed(self, user: str, address: Any) -> None:
-        """Record a failed attempt for *user* from *address*."""
-        self._log.track({"user": user, "address": address or ""})
+        return LoginAttempt(self, user, address or "")
 
     def failures(self, user: str | None = None, address: Any = None) -> int:
         """The failures recorded in the window for *user*, or for
         *address* (give one of them)."""
         if user is not None:
-            return self._log.count(user=user)
-        return self._log.count(address=address or "")
+            return self._storage.failures("u", user)
+        return self._storage.failures("a", address or "")
