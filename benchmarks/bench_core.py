@@ -510,6 +510,23 @@ def _scenarios(text: str) -> list[str]:
     return [s.key for s in SCENARIOS if s.key in keys]
 
 
+def add_selection_options(parser: argparse.ArgumentParser) -> None:
+    """Add the ``--frameworks`` and ``--scenarios`` options every harness
+    takes."""
+    parser.add_argument(
+        "--frameworks",
+        type=_frameworks,
+        default=list(FRAMEWORKS),
+        help=f"comma-separated subset of {','.join(FRAMEWORKS)} (default: all)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        type=_scenarios,
+        default=list(_BY_KEY),
+        help=f"comma-separated subset of {','.join(_BY_KEY)} (default: all)",
+    )
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
@@ -524,18 +541,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=2000,
         help="requests per framework, scenario and round (default 2000)",
     )
-    parser.add_argument(
-        "--frameworks",
-        type=_frameworks,
-        default=list(FRAMEWORKS),
-        help=f"comma-separated subset of {','.join(FRAMEWORKS)} (default: all)",
-    )
-    parser.add_argument(
-        "--scenarios",
-        type=_scenarios,
-        default=list(_BY_KEY),
-        help=f"comma-separated subset of {','.join(_BY_KEY)} (default: all)",
-    )
+    add_selection_options(parser)
     parser.add_argument(
         "--profile",
         metavar="SCENARIO",

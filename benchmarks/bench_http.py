@@ -55,11 +55,10 @@ from bench_core import (
     SCENARIOS,
     Reply,
     Scenario,
-    _frameworks,
     _load_average,
     _positive,
     _rotate,
-    _scenarios,
+    add_selection_options,
     check_replies,
     machine_lines,
 )
@@ -497,18 +496,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=list(WORKER_CLASSES),
         help=f"comma-separated subset of {','.join(WORKER_CLASSES)} (default: both)",
     )
-    parser.add_argument(
-        "--frameworks",
-        type=_frameworks,
-        default=list(FRAMEWORKS),
-        help=f"comma-separated subset of {','.join(FRAMEWORKS)} (default: all)",
-    )
-    parser.add_argument(
-        "--scenarios",
-        type=_scenarios,
-        default=list(_BY_KEY),
-        help=f"comma-separated subset of {','.join(_BY_KEY)} (default: all)",
-    )
+    add_selection_options(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.duration, args.warm_up = 1, 2, 1

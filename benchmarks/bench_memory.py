@@ -49,11 +49,10 @@ from bench_core import (
     _BY_KEY,
     SCENARIOS,
     PreparedRequest,
-    _frameworks,
     _load_average,
     _positive,
-    _scenarios,
     _start_response,
+    add_selection_options,
     check_replies,
     collect_replies,
     machine_lines,
@@ -348,18 +347,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0.10,
         help="largest accepted RSS growth, last over first sample (default 0.10)",
     )
-    parser.add_argument(
-        "--frameworks",
-        type=_frameworks,
-        default=list(FRAMEWORKS),
-        help=f"comma-separated subset of {','.join(FRAMEWORKS)} (default: all)",
-    )
-    parser.add_argument(
-        "--scenarios",
-        type=_scenarios,
-        default=list(_BY_KEY),
-        help=f"comma-separated subset of {','.join(_BY_KEY)} (default: all)",
-    )
+    add_selection_options(parser)
     return parser.parse_args(argv)
 
 

@@ -21,6 +21,8 @@ from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
 from werkzeug.exceptions import ServiceUnavailable
 
+from findig._cache import remember
+
 from ..tools.counter import AbstractLog, HitCounts, _check_spec, _combinations
 
 if TYPE_CHECKING:
@@ -345,11 +347,7 @@ class RedisLog(AbstractLog):
             command = _evalsha(_TRACK_FOREVER, keys, (self.max_history, payload))
         else:
             command = _evalsha(_TRACK_WINDOW, keys, (self._window_ms, payload))
-        plan = (combos, command)
-        if len(self._plans) >= _PLAN_CACHE_SIZE:
-            self._plans.clear()
-        self._plans[plan_key] = plan
-        return plan
+        return remember(self._plans, plan_key, (combos, command), _PLAN_CACHE_SIZE)
 
     @classmethod
     def _run(cls, command: tuple[Any, ...]) -> Any:

@@ -56,6 +56,8 @@ from itertools import combinations
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from findig._cache import remember
+
 from ..context import current_state
 from ..resource import AbstractResource
 from ._attach import AppTool
@@ -307,9 +309,7 @@ class MemoryLog(AbstractLog):
                 (combo, tuple([partitions[n] for n in combo]))
                 for combo in _combinations(tuple(partitions))
             ]
-            if len(self._cells) >= _CELLS_CACHE_SIZE:
-                self._cells.clear()
-            self._cells[cells_key] = cells
+            remember(self._cells, cells_key, cells, _CELLS_CACHE_SIZE)
         record = dict(partitions)
         counts = self._counts
         result: dict[tuple[str, ...], int] = {}

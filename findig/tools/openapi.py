@@ -40,6 +40,8 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from findig._cache import remember
+
 from ..context import current_state
 from ..resource import AbstractResource
 from ._openapi_doc import DocumentBuilder, as_list
@@ -398,9 +400,7 @@ class OpenAPI:
                 }
             body = json.dumps(document, separators=(",", ":")).encode("utf-8")
             encoded = (body, hashlib.sha256(body).hexdigest()[:32])
-            if len(self._encoded) >= _MAX_CACHED_DOCUMENTS:
-                self._encoded.clear()
-            self._encoded[key] = encoded
+            remember(self._encoded, key, encoded, _MAX_CACHED_DOCUMENTS)
         body, etag = encoded
         response = Response(body, content_type="application/json")
         response.headers["Cache-Control"] = "no-cache"

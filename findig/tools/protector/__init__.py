@@ -26,6 +26,8 @@ from typing import Any, cast
 
 from werkzeug.exceptions import Forbidden, Unauthorized
 
+from findig._cache import remember
+
 from ...context import current_state
 from ...resource import AbstractResource
 from .._attach import AppTool
@@ -226,9 +228,7 @@ def _normalized(raw: Any) -> frozenset[str]:
     if scopes is None:
         scopes = _normalize(key)
         if len(key) <= _SCOPES_CACHED_ITEMS:
-            if len(_SCOPES_CACHE) >= _SCOPES_CACHE_SIZE:
-                _SCOPES_CACHE.clear()
-            _SCOPES_CACHE[key] = scopes
+            remember(_SCOPES_CACHE, key, scopes, _SCOPES_CACHE_SIZE)
     return scopes
 
 
@@ -632,9 +632,7 @@ class _BasicGateKeeper(GateKeeper):
         if credentials is _UNPARSED:
             credentials = _parse_basic(header)
             if len(header) <= _MAX_BASIC_HEADER:
-                if len(_CREDENTIALS) >= _CREDENTIALS_SIZE:
-                    _CREDENTIALS.clear()
-                _CREDENTIALS[header] = credentials
+                remember(_CREDENTIALS, header, credentials, _CREDENTIALS_SIZE)
         fauth = self.protector._auth_func
         if credentials is None or fauth is None or not fauth(*credentials):
             raise Unauthorized(
