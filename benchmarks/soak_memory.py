@@ -16,7 +16,10 @@ server, dropped afterwards); ``wrk`` loads it with reads and, one request in ten
 at least 20 s), RSS and file descriptors are sampled every ``--every``
 seconds; growth is the last sample against the first, for the workers'
 total RSS and for each process's descriptors. Workers are not recycled
-(no ``--max-requests``), so a leak would show.
+(no ``--max-requests``), so a leak would show. The growth over the second
+half (the last sample against the middle one) is printed too: a cache
+filling up (SQLite keeps up to 2 MiB of pages per connection) grows and
+then levels off, a leak keeps growing.
 """
 
 from __future__ import annotations
@@ -122,7 +125,7 @@ def soak(
                     load.wait()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    first, last = samples[0], samples[-1]
+    first, middle, last = samples[0], samples[len(samples) // 2], samples[-1]
     statuses = json.loads(output.split("STATUSES ", 1)[1].splitlines()[0])
     return {
         "minutes": minutes,
@@ -134,6 +137,11 @@ def soak(
         "last": {k: v for k, v in last.items() if k != "t"},
         "growth": {
             key: round(growth(first[key], last[key]) * 100, 2)
+            for key in first
+            if key != "t"
+        },
+        "growth_second_half": {
+            key: round(growth(middle[key], last[key]) * 100, 2)
             for key in first
             if key != "t"
         },
