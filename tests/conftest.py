@@ -8,18 +8,12 @@ unreachable, tests that need it skip with the reason, except under
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _support import unavailable
-
-POSTGRES_URL = os.environ.get(
-    "FINDIG_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-REDIS_URL = os.environ.get("FINDIG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from _support import POSTGRES_URL, REDIS_URL, unavailable
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import REDIS_URL
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.test import Client
 
@@ -28,7 +29,6 @@ from findig.extras.redis import RedisLog
 from findig.json import App
 from findig.tools.counter import Counter
 
-REDIS_URL = os.environ.get("FINDIG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 APPS = Path(__file__).parent / "apps"
 UNREACHABLE = "redis://127.0.0.1:1/0"
 

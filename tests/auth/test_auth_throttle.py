@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import REDIS_URL
 from werkzeug.exceptions import ServiceUnavailable
 
 from findig.contrib.auth.throttle import LoginThrottle, LoginThrottled
@@ -26,7 +27,6 @@ from .auth_helpers import basic
 
 HERE = Path(__file__).resolve().parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
-REDIS_URL = os.environ.get("FINDIG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _grant(username="alice", password="wrong"):

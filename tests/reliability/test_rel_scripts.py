@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import unavailable
-from conftest import POSTGRES_URL
+from _support import POSTGRES_URL, unavailable
 
 from .rel_fixtures import REPO, Taskman, scratch_database
 
