@@ -382,6 +382,12 @@ def test_permission_matrix(notes_app, method, perms):
         assert calls, "the resource ran"
     else:
         assert response.status_code == 403
+        # RFC 6750, section 3.1: the bearer challenge names the error and the
+        # scope the method needs (the guard's first alternative, "notes").
+        needed = " ".join(sorted(f"notes+{p}" for p in METHOD_NEEDS[method]))
+        assert response.headers["WWW-Authenticate"] == (
+            f'Bearer realm="test", error="insufficient_scope", scope="{needed}"'
+        )
         if method == "HEAD":
             assert response.data == b""
         else:
@@ -391,6 +397,33 @@ def test_permission_matrix(notes_app, method, perms):
             }
         assert calls == []
         assert store == before
+
+
+class BasicLikeGateKeeper(TokenGateKeeper):
+    challenge = 'Basic realm="test"'
+
+
+@pytest.mark.parametrize(
+    ("gatekeeper", "scope", "expected"),
+    [
+        # RFC 6750 is about bearer tokens: other schemes get no challenge.
+        (BasicLikeGateKeeper, "notes", None),
+        # A scope a header cannot carry is left out, not mangled.
+        (TokenGateKeeper, 'no"tes', 'Bearer realm="test", error="insufficient_scope"'),
+    ],
+)
+def test_insufficient_scope_challenge_limits(gatekeeper, scope, expected):
+    app = App()
+    protector = Protector(app, gatekeeper=gatekeeper({"t": ("u", None, [])}))
+
+    @app.route("/x")
+    def x():
+        return {}
+
+    protector.guard(x, scope)
+    response = Client(app).get("/x", headers=bearer("t"))
+    assert response.status_code == 403
+    assert response.headers.get("WWW-Authenticate") == expected
 
 
 @pytest.mark.parametrize("method", sorted(METHOD_NEEDS))

@@ -65,6 +65,11 @@ def test_bearer_matrix(project, scopes, allowed):
         response = _call(client, method, bearer(token))
         expected = (200, 201) if method in allowed else (403,)
         assert response.status_code in expected, (scopes, method, response.data)
+        if response.status_code == 403:
+            challenge = response.headers["WWW-Authenticate"]
+            assert challenge.startswith(
+                'Bearer realm="api", error="insufficient_scope"'
+            )
         if response.status_code == 403 and method != "HEAD":
             assert response.json["error"] == {"type": "insufficient_scope"}
 

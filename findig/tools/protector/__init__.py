@@ -180,7 +180,12 @@ class _DenyAll(GateKeeper):
 
 
 class _InsufficientScope(Forbidden):
-    """403: the grant does not cover the scopes of the guarded resource."""
+    """403: the grant does not cover the scopes of the guarded resource.
+
+    With a bearer-token gatekeeper, the answer carries the challenge of
+    :rfc:`6750` (section 3.1): ``error="insufficient_scope"`` and the scope
+    the request needs (the guard's first alternative).
+    """
 
     description = (
         "The request's authorization does not cover the scope this resource "
@@ -188,6 +193,25 @@ class _InsufficientScope(Forbidden):
     )
     #: Added to the JSON app's error body as ``"error"``.
     error_info = {"type": "insufficient_scope"}
+
+    def __init__(self, challenge: str | None, needed: frozenset[str]) -> None:
+        super().__init__()
+        self.challenge: str | None = None
+        if challenge and challenge.startswith("Bearer "):
+            scope = " ".join(sorted(needed))
+            self.challenge = f'{challenge}, error="insufficient_scope"'
+            if _SCOPE_TOKENS.fullmatch(scope):
+                self.challenge += f', scope="{scope}"'
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        headers = super().get_headers(*args, **kwargs)
+        if self.challenge:
+            headers.append(("WWW-Authenticate", self.challenge))
+        return headers
+
+
+#: Space-separated scope tokens, as :rfc:`6749` (section 3.3) allows them.
+_SCOPE_TOKENS = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*")
 
 
 #: The authorization of the current request: the gatekeeper that checked
@@ -424,7 +448,7 @@ class Protector(AppTool):
             for exact, items in checks:
                 if exact <= granted or (items is not None and _covers(granted, items)):
                     return record
-            raise _InsufficientScope()
+            raise _InsufficientScope(gatekeeper.challenge, checks[0][0])
 
         def guarded(resource: Any) -> bool:
             return id(resource) in guards
