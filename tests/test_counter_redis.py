@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from _support import REDIS_URL
-from werkzeug.exceptions import TooManyRequests
+from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 from werkzeug.test import Client
 
 from findig.extras.redis import RedisLog
@@ -522,3 +522,26 @@ def test_memory_limit_is_per_worker(tmp_path: Path) -> None:
         per_worker = Tally(pid for status, pid in responses if status == 200)
         assert len(per_worker) > 1
         assert max(per_worker.values()) <= 100
+
+
+def test_call_runs_commands_with_the_logs_failure_handling(redis_client, redis_prefix):
+    log = RedisLog.configure(redis_client, prefix=redis_prefix)(60, None)
+    key = f"{redis_prefix}call"
+    assert log.call(lambda: redis_client.incr(key), None) == 1
+    # Unreachable: fail open gives the fallback, and for retry_after seconds
+    # Redis is not asked again; fail closed answers 503.
+    asked: list[int] = []
+
+    def command() -> int:
+        asked.append(1)
+        return int(broken.get_client().ping())
+
+    broken = RedisLog.configure(url=UNREACHABLE, fail_open=True)
+    broken.retry_after = 60.0
+    broken_log = broken(60, None)
+    assert broken_log.call(command, "fallback") == "fallback"
+    assert broken_log.call(command, "fallback") == "fallback"
+    assert asked == [1]
+    closed = RedisLog.configure(url=UNREACHABLE, fail_open=False)(60, None)
+    with pytest.raises(ServiceUnavailable):
+        closed.call(lambda: closed.get_client().ping(), None)

@@ -10,10 +10,10 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from hashlib import blake2b, sha1
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -24,6 +24,8 @@ from werkzeug.exceptions import ServiceUnavailable
 from findig._cache import remember
 
 from ..tools.counter import AbstractLog, HitCounts, _check_spec, _combinations
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from ..resource import AbstractResource
@@ -388,6 +390,31 @@ class RedisLog(AbstractLog):
         cell = sorted(partition_spec.items())
         digest = blake2b(_encode(cell).encode("utf-8"), digest_size=16).hexdigest()
         return f"{self.key_base}c:{digest}"
+
+    def call(self, command: Callable[[], T], fallback: T) -> T:
+        """Run *command*, a call to this log's Redis server, with the log's
+        handling of failures: after one, Redis is not asked again for
+        :attr:`retry_after` seconds; a warning is logged at most every
+        :attr:`warn_every` seconds; and the answer is *fallback* when the
+        log fails open, 503 when it fails closed.
+
+        For code that keeps state of its own next to the log's (such as the
+        login throttle of :mod:`findig.contrib.auth`).
+
+        :param command: Called without arguments.
+        :param fallback: The answer when Redis failed and the log fails
+            open.
+        :raises werkzeug.exceptions.ServiceUnavailable: if Redis failed and
+            the log fails closed.
+        """
+        if self._down():
+            self._failed(None)
+            return fallback
+        try:
+            return command()
+        except RedisError as exc:
+            self._failed(exc)
+            return fallback
 
     def _down(self) -> bool:
         """Whether Redis failed less than :attr:`retry_after` seconds ago."""

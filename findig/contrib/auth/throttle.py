@@ -330,10 +330,7 @@ class _RedisStorage(_Storage):
         fail_open: bool,
         lease: float,
     ) -> None:
-        from redis.exceptions import RedisError
-
         super().__init__(max_attempts, max_per_address, window)
-        self._errors = RedisError
         self._log = _redis_storage(url, prefix, fail_open)(window, None)
         client = self._log.get_client()
         self._reserve = client.register_script(_RESERVE)
@@ -358,13 +355,9 @@ class _RedisStorage(_Storage):
         token = secrets.token_hex(8)
         args = (self._window_ms, self._lease_ms, *self.limits, token)
         while True:
-            if log._down():
-                log._failed(None)  # raises 503 when failing closed
-                return None
-            try:
-                verdict = int(self._reserve(keys=keys, args=args))
-            except self._errors as exc:
-                log._failed(exc)
+            # None when Redis failed and the log fails open (else 503).
+            verdict = log.call(lambda: int(self._reserve(keys=keys, args=args)), None)
+            if verdict is None:
                 return None
             if verdict == _GRANTED:
                 return (keys, token)
@@ -376,25 +369,17 @@ class _RedisStorage(_Storage):
 
     def settle(self, reservation: Any, failed: bool) -> None:
         keys, token = reservation
-        try:
-            self._settle(keys=keys, args=(token, int(failed), self._window_ms))
-        except self._errors as exc:
-            # The outcome of the login stands: a reservation left behind
-            # expires with its lease. Only the warning is wanted here.
-            with contextlib.suppress(ServiceUnavailable):
-                self._log._failed(exc)
+        args = (token, int(failed), self._window_ms)
+        # The outcome of the login stands whatever Redis does: a reservation
+        # left behind expires with its lease.
+        with contextlib.suppress(ServiceUnavailable):
+            self._log.call(lambda: self._settle(keys=keys, args=args), None)
 
     def failures(self, kind: str, name: str) -> int:
-        log = self._log
-        if log._down():
-            log._failed(None)
-            return 0
-        try:
-            key = f"{self._base}{kind}f:{name}"
-            return int(self._count(keys=[key], args=[self._window_ms]))
-        except self._errors as exc:
-            log._failed(exc)
-            return 0
+        key = f"{self._base}{kind}f:{name}"
+        return self._log.call(
+            lambda: int(self._count(keys=[key], args=[self._window_ms])), 0
+        )
 
 
 class LoginAttempt:
