@@ -15,7 +15,6 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import free_port
 
 pytest.importorskip("sqlalchemy")
 pytest.importorskip("alembic")
@@ -79,12 +79,6 @@ def _check(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Response:
     status: int
@@ -96,7 +90,7 @@ class Server:
     """A server of the example project, started with ``manage.py ARGS``."""
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
         self._log_file = log.open("wb")

@@ -1,9 +1,11 @@
-"""Helpers of the auth app's tests: headers, and a test project (the auth
-app plus ``authtest_app``) with helpers to add users and tokens."""
+"""Helpers of the auth app's tests: headers, HTTP calls to a served project,
+and a test project (the auth app plus ``authtest_app``) with helpers to add
+users and tokens."""
 
 from __future__ import annotations
 
 import base64
+import http.client
 from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any
@@ -25,6 +27,25 @@ def basic(username: str, password: str) -> dict[str, str]:
 def bearer(token: str) -> dict[str, str]:
     """An Authorization header for a bearer token."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def http_call(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request to a server on 127.0.0.1: its status, headers and body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(
+            method, path, body=body, headers={"Connection": "close", **(headers or {})}
+        )
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
 
 
 class AuthProject:

@@ -4,40 +4,25 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from _support import free_port
 
-from .auth_helpers import FAST_HASH
+from .auth_helpers import FAST_HASH, http_call
 
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _request(port, method, path, body=None, headers=None):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request(
-            method, path, body=body, headers={"Connection": "close", **(headers or {})}
-        )
-        response = connection.getresponse()
-        data = response.read()
-        return response.status, json.loads(data) if data else None
-    finally:
-        connection.close()
+    status, _, data = http_call(port, method, path, body, headers)
+    return status, json.loads(data) if data else None
 
 
 def test_generated_project(tmp_path):
@@ -88,7 +73,7 @@ def test_generated_project(tmp_path):
     assert lines["/auth/token"].endswith("-")
     assert lines["/health"].endswith("-")
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             str(BIN / "gunicorn"),

@@ -3,11 +3,9 @@ client address, in memory, in Redis, and across gunicorn workers."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import REDIS_URL
+from _support import REDIS_URL, free_port
 from werkzeug.exceptions import ServiceUnavailable
 
 from findig.contrib.auth.throttle import LoginThrottle, LoginThrottled
 
-from .auth_helpers import basic
+from .auth_helpers import basic, http_call
 
 HERE = Path(__file__).resolve().parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -129,9 +127,7 @@ def test_redis_counts_across_applications(project, redis_client, redis_prefix):
 
 
 def test_redis_down_fails_closed_or_open(project):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     project.configure(REDIS_URL=f"redis://127.0.0.1:{port}/0")
     project.user("alice", "right", scopes="things+r")
     response = project.client().post("/auth/token", data=_grant("alice", "right"))
@@ -345,9 +341,7 @@ def test_memory_entries_of_idle_names_are_dropped():
 
 
 def test_redis_down_fails_closed_or_open_at_once(redis_prefix):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     closed = LoginThrottle(1, 1, 60, redis_url=url, prefix=redis_prefix)
     started = time.monotonic()
@@ -364,31 +358,13 @@ def test_redis_down_fails_closed_or_open_at_once(redis_prefix):
 # -- gunicorn ------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _request(port, method, path, body=None, headers=None):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request(
-            method, path, body=body, headers={"Connection": "close", **(headers or {})}
-        )
-        response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        connection.close()
-
-
 def test_gunicorn_two_workers_share_the_limit(
     project, redis_client, redis_prefix, tmp_path
 ):
     if not GUNICORN.exists():
         pytest.skip("gunicorn is not installed in the virtualenv")
     project.user("alice", "right", scopes="things+r")
-    port = _free_port()
+    port = free_port()
     access_log = tmp_path / "access.log"
     env = {
         **os.environ,
@@ -433,7 +409,7 @@ def test_gunicorn_two_workers_share_the_limit(
         deadline = time.monotonic() + 30
         while True:
             try:
-                status, _, _ = _request(port, "GET", "/things/pid")
+                status, _, _ = http_call(port, "GET", "/things/pid")
                 if status == 200:
                     break
             except OSError:
@@ -447,7 +423,7 @@ def test_gunicorn_two_workers_share_the_limit(
         answers = []
         for password in ["w1", "w2", "w3", "w4", "right"]:
             answers.append(
-                _request(
+                http_call(
                     port,
                     "POST",
                     "/auth/token",
@@ -455,7 +431,7 @@ def test_gunicorn_two_workers_share_the_limit(
                     form,
                 )
             )
-        status, headers, body = _request(
+        status, headers, body = http_call(
             port, "GET", "/things/1", headers=basic("alice", "right")
         )
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from _support import free_port
 
 from findig.project.conf import settings
 
@@ -385,12 +385,6 @@ def test_serve_dry_run(generated, run_cli):
 # -- real processes ------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -406,7 +400,7 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 20) -
 
 def test_runserver_serves_the_project(generated, run_cli, tmp_path):
     assert run_cli("migrate").exit_code == 0
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env.pop("FINDIG_SECRET_KEY")  # runserver turns DEBUG on: no key needed
     log = tmp_path / "runserver.log"

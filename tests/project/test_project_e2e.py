@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -111,12 +111,6 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bin_dir
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Http:
     """A tiny HTTP client for the served project."""
 
@@ -151,7 +145,7 @@ class Server:
     """``manage.py serve`` (gunicorn, 2 workers) on a free port."""
 
     def __init__(self, python: Path, project: Path, env: dict[str, str]) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.log = project / f"gunicorn-{self.port}.log"
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(

@@ -37,19 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import unavailable
+from _support import free_port, unavailable
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
 REPO = TESTS.parent
 EXAMPLE_PROJECT = REPO / "examples" / "taskman_project"
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listens on (now)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- HTTP over real sockets ------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import pytest
+from _support import free_port
 from gunicorn.http.errors import InvalidChunkSize
 from werkzeug.test import run_wsgi_app
 
@@ -678,19 +679,13 @@ def _gunicorn() -> str:
     raise RuntimeError("gunicorn is not installed next to the interpreter")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def gunicorn_port() -> Iterator[int]:
     """Serve ``hostile_app:app`` with gunicorn (2 gthread workers).
 
     :returns: The port, on 127.0.0.1. The server is stopped by its PID.
     """
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             _gunicorn(),
